@@ -1,0 +1,19 @@
+"""Where the harness keeps what it builds and caches."""
+
+import os
+from pathlib import Path
+
+from bench import REPO
+
+
+def cache_dir() -> Path:
+    """Per-user cache for things reused across runs (cargo target dir, oha, wheels)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    path = Path(base) / "pybench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def variants_dir() -> Path:
+    """Where each server variant's isolated virtualenv lives."""
+    return REPO / ".nox" / "variants"

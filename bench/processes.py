@@ -1,0 +1,101 @@
+"""Child processes: started under a CPU set in their own process group, stopped with the group."""
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import IO
+
+
+def _pinner(cpus: Collection[int] | None) -> Callable[[], None] | None:
+    """A pre-exec hook that pins the child to `cpus` (None when there is nothing to pin)."""
+    if not cpus:
+        return None
+    pin = set(cpus)
+    return lambda: os.sched_setaffinity(0, pin)
+
+
+def start(
+    cmd: Sequence[str],
+    *,
+    cpus: Collection[int] | None = None,
+    env: dict[str, str] | None = None,
+    log: IO[bytes] | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` in a new session (its own process group), pinned to `cpus` before exec.
+
+    The affinity is set in the child before it execs, so every process it forks
+    (uvicorn workers, Postgres backends) inherits it.
+    """
+    return subprocess.Popen(
+        list(cmd),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_pinner(cpus),
+        user=user,
+    )
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    cpus: Collection[int] | None = None,
+    user: str | None = None,
+    timeout: float = 120,
+) -> str:
+    """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure."""
+    result = subprocess.run(
+        list(cmd),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+        preexec_fn=_pinner(cpus),
+        user=user,
+    )
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(
+            result.returncode, result.args, result.stdout, result.stderr
+        )
+    return result.stdout
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+    """Stop the process group led by `proc`: SIGTERM, then SIGKILL after `timeout` seconds.
+
+    Returns the leader's exit code (None if it could not be reaped).
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    _kill_group_leftovers(proc.pid)
+    return proc.poll()
+
+
+def _kill_group_leftovers(pgid: int) -> None:
+    """Kill anything still in the group (e.g. a worker that outlived its parent)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def cpus_allowed(pid: int) -> str:
+    """The kernel's `Cpus_allowed_list` for `pid`, as read back from /proc (e.g. "0-1")."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    raise RuntimeError(f"no Cpus_allowed_list for pid {pid}")

@@ -1,0 +1,52 @@
+"""Thin nox sessions: each installs the harness and calls `python -m bench ...`."""
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests"]
+
+
+def _bench(session: nox.Session, command: str, *default_args: str) -> None:
+    """Install the harness into this session's venv and run one `python -m bench` command."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", command, *(session.posargs or default_args))
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build every server variant's isolated virtualenv (Rust through cargo + maturin)."""
+    _bench(session, "build")
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Start each variant against a seeded Postgres and check its answers."""
+    _bench(session, "verify")
+
+
+@nox.session(default=False)
+def serve(session: nox.Session) -> None:
+    """Serve one variant until Ctrl-C: nox -s serve -- VARIANT [--port P]."""
+    if not session.posargs:
+        session.error("Usage: nox -s serve -- VARIANT [--port P]")
+    _bench(session, "serve")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against real Postgres, servers and oha."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, cargo fmt --check and cargo clippy -D warnings."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "bench", "tests", "noxfile.py", "python_server")
+    session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", "python_server")
+    session.run("mypy")
+    manifest = "--manifest-path=rust_server/Cargo.toml"
+    session.run("cargo", "fmt", manifest, "--check", external=True)
+    session.run("cargo", "clippy", manifest, "--release", "--", "-D", "warnings", external=True)

@@ -1,0 +1,1 @@
+"""FastAPI variants of the GET /users benchmark endpoint."""

@@ -1,0 +1,45 @@
+"""Async FastAPI: `async def` endpoints, raw asyncpg pool."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from .common import SQL, Limit, Settings, User, run
+
+
+def create_app() -> FastAPI:
+    """Build the app; the asyncpg pool lives for the app's lifespan."""
+    settings = Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await asyncpg.create_pool(
+            settings.database_url, min_size=settings.pool_size, max_size=settings.pool_size
+        )
+        yield
+        await app.state.pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/users", response_model=list[User])
+    async def list_users(limit: Limit = 100) -> Any:
+        return [dict(r) for r in await app.state.pool.fetch(SQL, limit)]
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        try:
+            await app.state.pool.fetchval("SELECT 1")
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def main() -> None:
+    """CLI entry point: fastapi-async."""
+    run("bench_fastapi.fastapi_async:create_app", loop="asyncio", http="h11")

@@ -1,0 +1,70 @@
+"""Async FastAPI with the SQLAlchemy 2 async ORM over asyncpg."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .common import Limit, Settings, User, run, sqlalchemy_url
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(primary_key=True)
+    username: Mapped[str]
+    email: Mapped[str]
+
+
+def create_app() -> FastAPI:
+    """Build the app with its own async engine; the engine is disposed on shutdown."""
+    settings = Settings.from_env()
+    engine = create_async_engine(
+        sqlalchemy_url(settings.database_url, "asyncpg"),
+        pool_size=settings.pool_size,
+        max_overflow=0,
+    )
+    make_session = async_sessionmaker(engine)
+
+    async def get_session() -> AsyncIterator[AsyncSession]:
+        async with make_session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/users", response_model=list[User])
+    async def list_users(
+        session: Annotated[AsyncSession, Depends(get_session)], limit: Limit = 100
+    ) -> list[UserRow]:
+        rows = await session.scalars(select(UserRow).order_by(UserRow.user_id).limit(limit))
+        return list(rows)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def main() -> None:
+    """CLI entry point: fastapi-sqlalchemy-async."""
+    run("bench_fastapi.fastapi_sqlalchemy_async:create_app", loop="asyncio", http="h11")

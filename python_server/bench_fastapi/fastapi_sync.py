@@ -1,0 +1,62 @@
+"""Sync FastAPI: plain `def` endpoints, SQLAlchemy 2 ORM over psycopg 3 (threadpool)."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .common import Limit, Settings, User, run, sqlalchemy_url
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(primary_key=True)
+    username: Mapped[str]
+    email: Mapped[str]
+
+
+def create_app() -> FastAPI:
+    """Build the app with its own engine and session factory."""
+    settings = Settings.from_env()
+    engine = create_engine(
+        sqlalchemy_url(settings.database_url, "psycopg"),
+        pool_size=settings.pool_size,
+        max_overflow=0,
+    )
+    make_session = sessionmaker(engine)
+
+    def get_session() -> Iterator[Session]:
+        with make_session() as session:
+            yield session
+
+    app = FastAPI()
+
+    @app.get("/users", response_model=list[User])
+    def list_users(
+        session: Annotated[Session, Depends(get_session)], limit: Limit = 100
+    ) -> list[UserRow]:
+        return list(session.scalars(select(UserRow).order_by(UserRow.user_id).limit(limit)))
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def main() -> None:
+    """CLI entry point: fastapi-sync."""
+    run("bench_fastapi.fastapi_sync:create_app", loop="asyncio", http="h11")

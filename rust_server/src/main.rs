@@ -1,0 +1,123 @@
+//! bench-axum: a minimal Axum + SQLx server for the benchmark.
+
+use axum::{
+    extract::{rejection::QueryRejection, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{postgres::PgPoolOptions, FromRow, PgPool};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pool_size: u32,
+}
+
+#[derive(Serialize, FromRow)]
+struct User {
+    user_id: String,
+    username: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    limit: Option<i64>,
+}
+
+fn error(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({ "detail": detail }))).into_response()
+}
+
+async fn list_users(
+    State(pool): State<PgPool>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    let limit = match params {
+        Ok(Query(Params { limit: None })) => 100,
+        Ok(Query(Params { limit: Some(n) })) if (1..=2000).contains(&n) => n,
+        Ok(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit must be between 1 and 2000",
+            )
+        }
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, &e.body_text()),
+    };
+    let result = sqlx::query_as::<_, User>(r#"SELECT * FROM "users" ORDER BY user_id LIMIT $1"#)
+        .bind(limit)
+        .fetch_all(&pool)
+        .await;
+    match result {
+        Ok(users) => Json(users).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "database error"),
+    }
+}
+
+async fn health(State(pool): State<PgPool>) -> Response {
+    match sqlx::query("SELECT 1").execute(&pool).await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("cannot install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+
+    let pool = match PgPoolOptions::new()
+        .max_connections(args.pool_size)
+        .connect(&args.database_url)
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("bench-axum: cannot connect to the database: {e}");
+            std::process::exit(1);
+        }
+    };
+
+    let app = Router::new()
+        .route("/users", get(list_users))
+        .route("/health", get(health))
+        .with_state(pool);
+
+    let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "bench-axum: cannot listen on {}:{}: {e}",
+                args.host, args.port
+            );
+            std::process::exit(1);
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .expect("server error");
+}
