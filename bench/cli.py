@@ -6,8 +6,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from bench import database, variants
+from pathlib import Path
+
+from bench import database, loadgen, pinning, profiles, results, runner, variants
 from bench.errors import BenchError, UsageError
+from bench.merge import merge
+from bench.progress import RunProgress
 from bench.verify import verify
 
 
@@ -39,7 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("variant", help="the variant to serve")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     _add_common(p)
+    _add_run_parser(sub)
+    p = sub.add_parser("report", help="render report.md (and plots) from results.json alone; "
+                                      "several runs are merged into one")
+    p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
+    p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
     return parser
+
+
+def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    p = sub.add_parser("run", help="benchmark the variants: the matrix loop, then the report")
+    p.add_argument("--profile", default="default",
+                   help=f"load profile from matrix.toml: {', '.join(profiles.names())}")
+    p.add_argument("--variants", help="comma-separated variant names (default: all)")
+    p.add_argument("--concurrency", type=int, help="oha connections (-c)")
+    p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
+    p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
+    p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
+    p.add_argument("--repeats", type=int, help="measured repeats per cell")
+    p.add_argument("--keepalive", action=argparse.BooleanOptionalAction, default=None,
+                   help="reuse connections (the published runs used --disable-keepalive)")
+    p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
+    p.add_argument("--no-pin", action="store_true", help="do not pin any process")
+    p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
+    _add_common(p)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -79,7 +106,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
     raise BenchError(f"{variant.name} exited with code {code}: see {server.log}")
 
 
-COMMANDS = {"build": cmd_build, "verify": cmd_verify, "serve": cmd_serve}
+def _options(args: argparse.Namespace) -> runner.Options:
+    chosen = variants.select(args.variants)
+    shape = profiles.shape(
+        args.profile, concurrency=args.concurrency, repeats=args.repeats,
+        requests=args.requests, keepalive=args.keepalive,
+        duration_s=profiles.seconds(args.duration, "--duration") if args.duration else None,
+        warmup_s=profiles.seconds(args.warmup, "--warmup") if args.warmup else None)
+    if args.pin and args.no_pin:
+        raise UsageError("--pin and --no-pin contradict each other; give one")
+    plan = pinning.unpinned() if args.no_pin else (
+        pinning.parse(args.pin) if args.pin else pinning.auto())
+    return runner.Options(chosen, shape, args.profile, plan, args.db, args.out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Benchmark: build, provision, run every cell, write results.json and report.md."""
+    opts = _options(args)
+    oha = loadgen.locate()
+    if not args.no_build:
+        cmd_build(args)
+    run_dir = runner.new_run_dir(opts.out)
+    print(f"run folder: {run_dir}\npinning: {opts.plan.note}", flush=True)
+    try:
+        with RunProgress(len(opts.variants)) as progress:
+            run = runner.execute(opts, run_dir, oha, progress.phase)
+    finally:
+        if (run_dir / "results.json").exists():
+            runner.link_latest(run_dir)
+            print(f"report: {_render(run_dir)}", flush=True)
+    failed = [c for c in run.cells if not c.ok]
+    for cell in failed:
+        print(f"failed: {cell.variant} {cell.label}: {cell.error or 'see report'}")
+    return 1 if failed else 0
+
+
+def _render(run_dir: Path) -> Path:
+    from bench.report import write_report  # matplotlib loads only when a report is drawn
+
+    return write_report(run_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render one run's report, or merge several runs into a new one and render it."""
+    dirs = [d if d.is_dir() else d.parent for d in args.runs] or [runner.RUNS.parent / "latest"]
+    loaded = [results.load(d / "results.json") for d in dirs]
+    if len(loaded) == 1 and args.out is None:
+        print(f"report: {_render(dirs[0])}")
+        return 0
+    run_dir = runner.new_run_dir(args.out)
+    results.save(merge(loaded, run_dir.name), run_dir / "results.json")
+    print(f"merged {len(loaded)} runs into {run_dir}\nreport: {_render(run_dir)}")
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "verify": cmd_verify, "serve": cmd_serve, "run": cmd_run,
+            "report": cmd_report}
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -91,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         args = build_parser().parse_args(argv)
-        if args.command != "build":
+        if getattr(args, "db", None) is not None:
             database.choose_provider(args.db)
         return COMMANDS[args.command](args)
     except UsageError as exc:

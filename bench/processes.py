@@ -22,19 +22,21 @@ def start(
     cpus: Collection[int] | None = None,
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
+    errors: IO[bytes] | None = None,
     user: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `cmd` in a new session (its own process group), pinned to `cpus` before exec.
 
     The affinity is set in the child before it execs, so every process it forks
-    (uvicorn workers, Postgres backends) inherits it.
+    (uvicorn workers, Postgres backends) inherits it. stdout goes to `log`, stderr too
+    unless `errors` is given.
     """
     return subprocess.Popen(
         list(cmd),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log if log is not None else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+        stderr=errors if errors is not None else subprocess.STDOUT,
         start_new_session=True,
         preexec_fn=_pinner(cpus),
         user=user,

@@ -1,0 +1,103 @@
+"""oha, the load generator: locate or install it, build its command line, parse its JSON.
+
+oha counts 5xx responses and connection errors into successRate and requestsPerSec;
+`parse` counts only 2xx responses as good requests and reports the rest separately.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, UsageError
+from bench.paths import cache_dir
+from bench.results import LoadResult, LoadShape
+
+OHA_VERSION = "1.15.0"
+PERCENTILES = ("p50", "p90", "p99", "p99.9")
+NOTE = ("oha sizes its worker threads from the machine's physical core count and ignores "
+        "CPU affinity: pinned to fewer CPUs, its threads share them")
+
+
+def locate(install: bool = True) -> Path:
+    """oha from $OHA, PATH or the cache; otherwise `cargo install` the pinned version once."""
+    if env := os.environ.get("OHA"):
+        if not (Path(env).is_file() and os.access(env, os.X_OK)):
+            raise UsageError(f"OHA={env} is not an executable file; unset OHA or point it at oha")
+        return Path(env)
+    cached = cache_dir() / "oha" / "bin" / "oha"
+    for candidate in (shutil.which("oha"), cached):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    if not install:
+        raise BenchError("oha not found: set OHA, put oha on PATH, or let the harness install it")
+    return _install(cached.parent.parent)
+
+
+def _install(root: Path) -> Path:
+    print(f"installing oha {OHA_VERSION} with cargo into {root} (once; a few minutes)", flush=True)
+    cmd = ["cargo", "install", "oha", "--locked", "--version", OHA_VERSION, "--root", str(root)]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BenchError("oha is missing and cargo is not on PATH: install a Rust toolchain "
+                         "(rustup.rs) or put oha on PATH") from None
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise BenchError(f"cargo install oha {OHA_VERSION} failed (needs make and cmake): {tail}")
+    return root / "bin" / "oha"
+
+
+def version(oha: Path) -> str:
+    """`oha --version`, e.g. "oha 1.15.0"."""
+    return subprocess.run([str(oha), "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def command(oha: Path, url: str, shape: LoadShape, duration_s: float | None = None) -> list[str]:
+    """The oha command line for one run of `shape` (closed loop at fixed concurrency).
+
+    `duration_s` overrides the shape's duration (used for warmups).
+    """
+    cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(shape.concurrency)]
+    seconds = duration_s or shape.duration_s
+    if seconds:
+        cmd += ["-z", f"{seconds:g}s", "-w"]  # -w: in-flight requests finish, not counted as errors
+    elif shape.requests:
+        cmd += ["-n", str(shape.requests)]
+    else:
+        raise UsageError("a load shape needs a duration or a request count")
+    if not shape.keepalive:
+        cmd.append("--disable-keepalive")
+    return [*cmd, url]
+
+
+def parse(text: str) -> LoadResult:
+    """Parse oha's JSON output into a LoadResult counting only 2xx responses as good."""
+    try:
+        data: dict[str, Any] = json.loads(text)
+        summary = data["summary"]
+        codes = {str(k): int(v) for k, v in data["statusCodeDistribution"].items()}
+        errors = {str(k): int(v) for k, v in data["errorDistribution"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BenchError(f"oha printed something that is not its JSON report: {exc}") from None
+    ok = sum(n for code, n in codes.items() if code.startswith("2"))
+    duration = float(summary["total"])
+    percentiles = data.get("latencyPercentiles") or {}
+    latency = {p: _ms(percentiles.get(p)) for p in PERCENTILES}
+    latency |= {k: _ms(summary.get(k)) for k in ("average", "fastest", "slowest")}
+    return LoadResult(
+        duration_s=duration,
+        ok=ok,
+        non_2xx=sum(codes.values()) - ok,
+        errors=sum(errors.values()),
+        rps=ok / duration if duration > 0 else 0.0,
+        latency_ms={k: v for k, v in latency.items() if v is not None},
+        status_codes=codes,
+        error_kinds=errors,
+    )
+
+
+def _ms(seconds: Any) -> float | None:
+    return None if seconds is None else float(seconds) * 1000.0
