@@ -1,6 +1,11 @@
 """Thin nox sessions: each installs the harness and calls `python -m bench ...`."""
 
+import tomllib
+from pathlib import Path
+
 import nox
+
+MATRIX = tomllib.loads(Path("bench/matrix.toml").read_text())
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -23,6 +28,26 @@ def build(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """Start each variant against a seeded Postgres and check its answers."""
     _bench(session, "verify")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark: every variant, pinned and measured, then report.md (options after --)."""
+    _bench(session, "run")
+
+
+@nox.session(default=False)
+@nox.parametrize("variant", list(MATRIX["variants"]))
+def bench_variant(session: nox.Session, variant: str) -> None:
+    """One variant's benchmark, for sharding a matrix across CI jobs; merge with `report`."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "run", "--variants", variant, *session.posargs)
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """Re-render a run's report.md, or merge several runs: nox -s report -- RUN_DIR [...]."""
+    _bench(session, "report")
 
 
 @nox.session(default=False)

@@ -11,6 +11,7 @@ system account (PG_SYSTEM_USER), created on first use, as the wheel's own helper
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -50,18 +51,20 @@ class Database:
 
 
 def redact(url: str) -> str:
-    """Replace the password in a database URL with `***`."""
+    """Replace the password in a database URL (user:password@ or ?password=) with `***`."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def check_url(url: str) -> str:
     """Return `url` if it looks like a PostgreSQL URL, else raise a UsageError saying why."""
     parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+    has_host = parts.hostname or "host=" in parts.query  # ?host=/run/postgresql: a socket
+    if parts.scheme not in ("postgresql", "postgres") or not has_host:
         raise UsageError(
             f"DATABASE_URL {redact(url)!r} is not a PostgreSQL URL; "
             "expected postgresql://user[:password]@host:port/dbname"

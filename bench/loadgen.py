@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.errors import BenchError, UsageError
 from bench.paths import cache_dir
-from bench.results import LoadResult, LoadShape
+from bench.results import FAILURE_THRESHOLD, LoadResult, LoadShape
 
 OHA_VERSION = "1.15.0"
 PERCENTILES = ("p50", "p90", "p99", "p99.9")
@@ -97,6 +97,16 @@ def parse(text: str) -> LoadResult:
         status_codes=codes,
         error_kinds=errors,
     )
+
+
+def judge(result: LoadResult) -> str | None:
+    """Why a repeat failed (no 2xx at all, or non-2xx + errors above 0.1%), or None."""
+    if result.ok and result.bad_fraction <= FAILURE_THRESHOLD:
+        return None
+    total = result.ok + result.non_2xx + result.errors
+    return (f"{result.non_2xx} non-2xx and {result.errors} errors out of {total} requests "
+            f"({100 * result.bad_fraction:.2f}% > {100 * FAILURE_THRESHOLD:g}%): "
+            f"{result.status_codes} {result.error_kinds}")
 
 
 def _ms(seconds: Any) -> float | None:

@@ -59,7 +59,8 @@ def _throughput(ax: Axes, cells: list[Cell]) -> None:
     good = [c for c in cells if c.ok]
     for x, cell in enumerate(good):
         values = [r.load.rps for r in cell.repeats]
-        ax.bar(x, stats.summarize(values).median, color="tab:blue", alpha=0.6, width=0.6)
+        bars = ax.bar(x, stats.summarize(values).median, color="tab:blue", alpha=0.6, width=0.6)
+        ax.bar_label(bars, fmt="%.0f", padding=3, fontsize=8)
         ax.scatter([x] * len(values), values, color="black", s=14, zorder=3)
     ax.set_xticks(range(len(good)), [c.variant for c in good], rotation=20, ha="right")
     ax.set_ylabel("requests per second (bar: median, dots: repeats)")
@@ -71,9 +72,11 @@ def _latency(ax: Axes, cells: list[Cell]) -> None:
     for i, key in enumerate(PERCENTILES):
         medians = [_median_latency(c, key) for c in good]
         xs = [x + (i - (len(PERCENTILES) - 1) / 2) * width for x in range(len(good))]
-        ax.bar(xs, medians, width=width, label=key)
+        bars = ax.bar(xs, medians, width=width, label=key)
+        ax.bar_label(bars, fmt="%.3g", padding=2, fontsize=7)
     ax.set_xticks(range(len(good)), [c.variant for c in good], rotation=20, ha="right")
     ax.set_yscale("log")
+    ax.grid(axis="y", which="minor", alpha=0.15)
     ax.set_ylabel("latency, ms (median over repeats, log scale)")
     ax.legend(fontsize=8)
 

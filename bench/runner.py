@@ -11,7 +11,7 @@ from pathlib import Path
 from bench import REPO, database, environment, loadgen, processes, variants
 from bench.errors import BenchError, UsageError
 from bench.pinning import Plan
-from bench.results import FAILURE_THRESHOLD, Cell, LoadShape, Repeat, Run, save
+from bench.results import Cell, LoadShape, Repeat, Run, save
 from bench.sampling import Sampler
 from bench.variants import Server, Variant
 from bench.verify import verify
@@ -114,13 +114,8 @@ def _repeat(index: int, cell: Cell, opts: Options, server: Server,
     with Sampler(roots) as sampler:
         text = _load(cell.oha_command, cell, opts, server, sampler)
     result = loadgen.parse(text)
-    failure = None
-    if result.ok == 0 or result.bad_fraction > FAILURE_THRESHOLD:
-        failure = (f"{result.non_2xx} non-2xx and {result.errors} errors out of "
-                   f"{result.ok + result.non_2xx + result.errors} requests "
-                   f"({100 * result.bad_fraction:.2f}% > {100 * FAILURE_THRESHOLD:g}%): "
-                   f"{result.status_codes} {result.error_kinds}")
-    return Repeat(index, started, result, sampler.usage(), failure, sampler.overhead_pct)
+    return Repeat(index, started, result, sampler.usage(), loadgen.judge(result),
+                  sampler.overhead_pct)
 
 
 def _load(cmd: list[str], cell: Cell, opts: Options, server: Server,

@@ -1,0 +1,100 @@
+"""Shared fixtures for the integration tests: one real Postgres and the built variants per session.
+
+- `database`: a seeded embedded Postgres for the whole session;
+- `built_variants`: every variant of matrix.toml built once (name -> Variant);
+- `oha`: the load generator, installed once if missing;
+- `variant`: parametrizes a test over every variant of matrix.toml, built;
+- an autouse session check that nothing started by the tests outlives the session.
+"""
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench import loadgen
+from bench.database import Database, provision
+from bench.errors import BenchError
+from bench.variants import Variant, build, load_variants
+
+VARIANTS = load_variants()
+MARKER = "PYBENCH_TEST_SESSION"
+NEEDS = {
+    "python": "uv and access to PyPI (pip install uv)",
+    "rust": "a Rust toolchain >= 1.88 (rustup.rs) and maturin (pip install maturin)",
+}
+_builds: dict[str, Variant | str] = {}
+
+
+def build_once(name: str) -> Variant:
+    """Build `name` at most once per session; fail (never skip) saying what to install."""
+    if name not in _builds:
+        variant = VARIANTS[name]
+        try:
+            build(variant)
+            _builds[name] = variant
+        except BenchError as exc:
+            _builds[name] = f"cannot build variant {name} (it needs {NEEDS[variant.kind]}): {exc}"
+    result = _builds[name]
+    if isinstance(result, str):
+        pytest.fail(result, pytrace=False)
+    return result
+
+
+@pytest.fixture(scope="session")
+def built_variants() -> dict[str, Variant]:
+    """Every variant declared in matrix.toml, built, by name."""
+    return {name: build_once(name) for name in VARIANTS}
+
+
+@pytest.fixture(params=list(VARIANTS))
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """Each variant of matrix.toml in turn, built (a test using it runs once per variant)."""
+    return build_once(request.param)
+
+
+@pytest.fixture(scope="session")
+def oha() -> Path:
+    """oha, installed once with cargo into the user cache if it is not found."""
+    return loadgen.locate()
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[Database]:
+    """A seeded embedded Postgres, removed at the end of the session."""
+    with provision("embedded") as db:
+        yield db
+
+
+def _leftovers(marker: str) -> list[str]:
+    """Servers and Postgres processes started by this session that are still alive."""
+    found = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        ours = ".nox/variants/" in cmdline or "pybench-pg-" in cmdline
+        if proc.pid == os.getpid() or not (ours or proc.info["name"] == "postgres"):
+            continue
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            if proc.environ().get(MARKER) == marker:
+                found.append(f"{proc.pid} {cmdline or proc.info['name']}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_shutdown() -> Iterator[None]:
+    """Tag every child with a session marker; at the end assert none of them survives."""
+    marker = f"{os.getpid()}-{uuid.uuid4().hex}"
+    os.environ[MARKER] = marker
+    yield
+    deadline = time.monotonic() + 5
+    while (left := _leftovers(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes outlived the test session: {left}"

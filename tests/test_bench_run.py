@@ -1,0 +1,80 @@
+"""`python -m bench run` end to end: real Postgres, real servers, real oha, smoke-sized."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from bench import REPO, pinning, results
+from bench.variants import Variant
+
+SCHEMA = json.loads((REPO / "bench" / "results.schema.json").read_text())
+
+
+def bench(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    """Start `python -m bench ...` in its own process group."""
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
+def test_smoke_run_measures_every_variant_pinned(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    proc = bench("run", "--profile", "smoke", "--no-build", "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    data = json.loads((out / "results.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    run = results.load(out / "results.json")
+    assert [c.variant for c in run.cells] == list(built_variants)
+    plan = pinning.auto()
+    for cell in run.cells:
+        assert cell.ok, cell.error
+        assert cell.repeats[0].load.rps > 0 and cell.repeats[0].load.ok > 0
+        for role in ("server", "database", "loadgen"):
+            assert cell.cpus[role] == pinning.fmt(plan.of(role) or []), (cell.variant, role)
+        usage = cell.repeats[0].usage
+        assert usage["server"].peak_rss_mib > 0 and usage["server"].samples >= 4
+    meta = run.metadata
+    assert meta["tools"]["oha"].startswith("oha ") and meta["git"]["commit"]
+    assert all(meta["variants"][v]["packages"] for v in built_variants)
+    assert "--disable-keepalive" in run.cells[0].oha_command
+    report = (out / "report.md").read_text()
+    assert all(f"| {v}" in report or f" {v} |" in report for v in built_variants)
+    assert "report.md" in stdout
+
+
+def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    proc = bench("run", "--profile", "smoke", "--no-build", "--variants",
+                 "fastapi-tuned,fastapi-async", "--duration", "3s", "--repeats", "3",
+                 "--out", str(out))
+    path = out / "results.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cells = json.loads(path.read_text())["cells"] if path.exists() else []
+        if len(cells) == 2:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the first cell never finished")
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    run = results.load(path)
+    first, second = run.cells
+    assert first.ok and len(first.repeats) == 3
+    assert second.error and second.error.startswith("interrupted")
+    assert (out / "report.md").exists()

@@ -1,0 +1,66 @@
+"""oha: its JSON parsed from captured real outputs, and the failure rule against a real server."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench import loadgen
+from bench.database import Database
+from bench.results import LoadShape
+from bench.variants import Variant, running
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_parse_counts_only_2xx_from_a_real_report() -> None:
+    text = (DATA / "oha-ok.json").read_text()
+    raw = json.loads(text)
+    result = loadgen.parse(text)
+    assert result.ok == raw["statusCodeDistribution"]["200"]
+    assert result.non_2xx == 0 and result.errors == 0
+    assert result.rps == pytest.approx(result.ok / raw["summary"]["total"])
+    assert result.latency_ms["p99.9"] == pytest.approx(raw["latencyPercentiles"]["p99.9"] * 1000)
+    assert loadgen.judge(result) is None
+
+
+def test_refused_connections_are_errors_not_throughput() -> None:
+    text = (DATA / "oha-refused.json").read_text()
+    raw = json.loads(text)
+    result = loadgen.parse(text)
+    assert raw["summary"]["requestsPerSec"] > 0  # oha's own figure counts the errors
+    assert result.ok == 0 and result.rps == 0
+    assert result.errors == sum(raw["errorDistribution"].values()) > 0
+    assert "errors" in (loadgen.judge(result) or "")
+
+
+def test_garbage_is_a_clear_error() -> None:
+    with pytest.raises(Exception, match="not its JSON report"):
+        loadgen.parse("Error: connection refused")
+
+
+def test_command_line_follows_the_shape() -> None:
+    oha = Path("/x/oha")
+    timed = loadgen.command(oha, "http://127.0.0.1:1/users", LoadShape(10, False, duration_s=2))
+    assert timed[-1] == "http://127.0.0.1:1/users"
+    assert ["-c", "10"] == timed[timed.index("-c"):timed.index("-c") + 2]
+    assert "-w" in timed and "--disable-keepalive" in timed and "2s" in timed
+    counted = loadgen.command(oha, "http://h/users", LoadShape(5, True, requests=50000))
+    assert "-n" in counted and "50000" in counted and "--disable-keepalive" not in counted
+    assert "-z" not in counted
+
+
+@pytest.mark.parametrize("path, failed", [("/users?limit=0", True), ("/users", False)])
+def test_failure_rule_on_real_non_2xx(
+    path: str, failed: bool, oha: Path, built_variants: dict[str, Variant], database: Database
+) -> None:
+    shape = LoadShape(concurrency=2, keepalive=True, requests=200)
+    with running(built_variants["fastapi-tuned"], database.url) as server:
+        cmd = loadgen.command(oha, server.url + path, shape)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    result = loadgen.parse(out)
+    assert result.ok + result.non_2xx + result.errors == 200
+    assert (loadgen.judge(result) is not None) == failed
+    if failed:
+        assert result.status_codes == {"422": 200} and result.rps == 0

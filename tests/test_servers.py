@@ -1,0 +1,101 @@
+"""Every server variant, started for real against Postgres: answers, pinning, clean stop."""
+
+import hashlib
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+
+import psutil
+import psycopg
+import pytest
+
+from bench.database import Database, seed
+from bench.processes import cpus_allowed
+from bench.variants import Variant, running
+from bench.verify import BAD_LIMITS, GOOD_LIMITS, VerificationError, fetch, verify
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def port_open(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def test_verify_passes_and_headers_are_json(variant: Variant, database: Database) -> None:
+    with running(variant, database.url) as server:
+        checked = verify(variant.name, server.url, database.url)
+        status, ctype, body = fetch(server.url + "/health")
+        users_status, users_ctype, users_body = fetch(server.url + "/users?limit=3")
+    # /users, limit=1, limit=2000 and the whole bad-input table
+    assert (len(GOOD_LIMITS), len(BAD_LIMITS)) == (3, 7)
+    assert checked == 10
+    assert status == 200, body
+    assert ctype.startswith("application/json")
+    assert json.loads(body) == {"status": "ok"}
+    assert users_status == 200
+    assert users_ctype.split(";")[0].strip() == "application/json"
+    first_ids = sorted(str(uuid.UUID(hashlib.md5(f"user{n}".encode()).hexdigest())) for n in
+                       range(1, 2001))[:3]  # fmt: skip
+    assert [row["user_id"] for row in json.loads(users_body)] == first_ids
+
+
+def test_runs_pinned_and_leaves_nothing_behind(variant: Variant, database: Database) -> None:
+    with running(variant, database.url, cpus={0}) as server:
+        tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+        affinity = {p.pid: cpus_allowed(p.pid) for p in tree}
+        threads = {t.id: cpus_allowed(t.id) for t in psutil.Process(server.pid).threads()}
+        assert fetch(server.url + "/users?limit=1")[0] == 200
+        url = server.url
+    assert set(affinity.values()) == {"0"}, affinity
+    assert set(threads.values()) == {"0"}, threads
+    survivors = [p.pid for p in tree if alive(p.pid)]
+    assert not survivors, f"{variant.name} left processes running: {survivors}"
+    assert not port_open(url), f"{variant.name} still listens on {url}"
+
+
+@pytest.fixture
+def throwaway_url(database: Database) -> Iterator[str]:
+    """A freshly seeded database of its own on the session's server, dropped afterwards."""
+    name = f"mismatch_{uuid.uuid4().hex[:12]}"
+    base = database.url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        seed(f"{base}/{name}")
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+
+
+def test_verification_fails_on_a_real_mismatch(
+    variant: Variant, database: Database, throwaway_url: str
+) -> None:
+    """The server reads a copy whose row 5 is changed; verify compares with the pristine seed."""
+    with running(variant, throwaway_url) as server:
+        assert verify(variant.name, server.url, database.url) == 10
+        with psycopg.connect(throwaway_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT user_id, email FROM users ORDER BY user_id OFFSET 5 LIMIT 1"
+            ).fetchone()
+            assert row is not None
+            user_id, email = row
+            conn.execute(
+                "UPDATE users SET email = 'tampered@example.com' WHERE user_id = %s", [user_id]
+            )
+        with pytest.raises(VerificationError) as err:
+            verify(variant.name, server.url, database.url)
+    message = str(err.value)
+    assert message.startswith(f"{variant.name}: GET /users row 5 is "), message
+    assert user_id in message and "tampered@example.com" in message, message
+    assert f"the database has {{'user_id': '{user_id}'" in message and email in message, message
