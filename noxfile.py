@@ -68,7 +68,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy, cargo fmt --check and cargo clippy -D warnings."""
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint]", "./python_server[sync,async,sqlalchemy-async,tuned]")
     session.run("ruff", "check", "bench", "tests", "noxfile.py", "python_server")
     session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", "python_server")
     session.run("mypy")

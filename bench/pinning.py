@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from bench.errors import UsageError
 
 ROLES = ("server", "database", "loadgen")
-ALIASES = {"server": "server", "database": "database", "db": "database", "loadgen": "loadgen",
-           "oha": "loadgen"}
+ALIASES = {
+    "server": "server",
+    "database": "database",
+    "db": "database",
+    "loadgen": "loadgen",
+    "oha": "loadgen",
+}
 
 
 @dataclass(frozen=True)
@@ -40,25 +45,32 @@ def auto(cpus: list[int] | None = None) -> Plan:
     cpus = cpus or available()
     if len(cpus) == 1:
         only = cpus[:1]
-        return Plan({r: only for r in ROLES}, "auto",
-                    f"one CPU ({only[0]}): server, database and load generator share it")
+        return Plan(
+            {r: only for r in ROLES},
+            "auto",
+            f"one CPU ({only[0]}): server, database and load generator share it",
+        )
     half = len(cpus) // 2
     server, rest = cpus[:half], cpus[half:]
     if len(rest) >= 2:
-        db, load = rest[: len(rest) // 2], rest[len(rest) // 2:]
-        note = (f"server alone on {fmt(server)}, database on {fmt(db)}, "
-                f"load generator on {fmt(load)}")
+        db, load = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+        note = (
+            f"server alone on {fmt(server)}, database on {fmt(db)}, load generator on {fmt(load)}"
+        )
     else:
         db = load = rest
-        note = (f"{len(cpus)} CPUs: server alone on CPU {fmt(server)}; database and load "
-                f"generator share CPU {fmt(rest)}")
+        note = (
+            f"{len(cpus)} CPUs: server alone on CPU {fmt(server)}; database and load "
+            f"generator share CPU {fmt(rest)}"
+        )
     return Plan({"server": server, "database": db, "loadgen": load}, "auto", note)
 
 
 def unpinned() -> Plan:
     """No pinning: every process may use every CPU the harness may use."""
-    return Plan({r: None for r in ROLES}, "--no-pin",
-                f"not pinned: all roles share CPUs {fmt(available())}")
+    return Plan(
+        {r: None for r in ROLES}, "--no-pin", f"not pinned: all roles share CPUs {fmt(available())}"
+    )
 
 
 def parse(spec: str, cpus: list[int] | None = None) -> Plan:
@@ -77,8 +89,10 @@ def parse(spec: str, cpus: list[int] | None = None) -> Plan:
         plan.setdefault(role, []).extend(_cpu_range(item, allowed))
     missing = [r for r in ROLES if r not in plan]
     if missing:
-        raise UsageError(f"--pin {spec!r} gives no CPUs for {', '.join(missing)}; "
-                         "name all three: server=..,db=..,loadgen=..")
+        raise UsageError(
+            f"--pin {spec!r} gives no CPUs for {', '.join(missing)}; "
+            "name all three: server=..,db=..,loadgen=.."
+        )
     cpus_of = {r: sorted(set(plan[r])) for r in ROLES}
     note = ", ".join(f"{r} on {fmt(c)}" for r, c in cpus_of.items())
     return Plan(dict(cpus_of), "--pin", note)
@@ -92,7 +106,9 @@ def _cpu_range(text: str, allowed: set[int]) -> list[int]:
         raise UsageError(f"--pin: {text!r} is not a CPU number or range like 0-3") from None
     outside = [c for c in cpus if c not in allowed]
     if not cpus or outside:
-        raise UsageError(f"--pin: CPU {text} is not available here; available: {fmt(sorted(allowed))}")
+        raise UsageError(
+            f"--pin: CPU {text} is not available here; available: {fmt(sorted(allowed))}"
+        )
     return cpus
 
 

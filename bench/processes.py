@@ -1,5 +1,6 @@
 """Child processes: started under a CPU set in their own process group, stopped with the group."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,10 +90,8 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
 
 def _kill_group_leftovers(pgid: int) -> None:
     """Kill anything still in the group (e.g. a worker that outlived its parent)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def cpus_allowed(pid: int) -> str:

@@ -97,7 +97,9 @@ class Cell:
     @property
     def ok(self) -> bool:
         """True when every repeat ran and none failed."""
-        return self.error is None and bool(self.repeats) and not any(r.failure for r in self.repeats)
+        return (
+            self.error is None and bool(self.repeats) and not any(r.failure for r in self.repeats)
+        )
 
 
 @dataclass
@@ -131,7 +133,9 @@ def load(path: Path) -> Run:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UsageError(f"no results file at {path}: pass a run folder or its results.json") from None
+        raise UsageError(
+            f"no results file at {path}: pass a run folder or its results.json"
+        ) from None
     except (ValueError, IsADirectoryError):
         raise UsageError(f"{path} is not a results.json written by this tool") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
@@ -151,8 +155,11 @@ T = TypeVar("T")
 def _build(cls: type[T], data: Any) -> T:
     """Rebuild a dataclass tree from plain JSON data, following the type hints."""
     hints = typing.get_type_hints(cls)
-    kwargs = {f.name: _value(hints[f.name], data[f.name]) for f in fields(cls)  # type: ignore[arg-type]
-              if f.name in data}
+    kwargs = {
+        f.name: _value(hints[f.name], data[f.name])
+        for f in fields(cls)  # type: ignore[arg-type]
+        if f.name in data
+    }
     return cls(**kwargs)
 
 

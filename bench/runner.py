@@ -54,8 +54,7 @@ def new_run_dir(out: Path | None) -> Path:
 def execute(opts: Options, run_dir: Path, oha: Path, on_phase: Report) -> Run:
     """Run every cell, saving results.json after each repeat and cell; return the run."""
     metadata = environment.collect(opts.variants)
-    metadata |= {"started_at": now(), "pinning": opts.plan.as_dict(),
-                 "notes": [loadgen.NOTE]}
+    metadata |= {"started_at": now(), "pinning": opts.plan.as_dict(), "notes": [loadgen.NOTE]}
     metadata["tools"]["oha"] = loadgen.version(oha)
     run = Run(run_id=run_dir.name, profile=opts.profile, metadata=metadata)
     path = run_dir / "results.json"
@@ -67,8 +66,9 @@ def execute(opts: Options, run_dir: Path, oha: Path, on_phase: Report) -> Run:
                 cell = Cell(variant.name, opts.shape.label(), opts.shape, [], {})
                 run.cells.append(cell)
                 try:
-                    _measure_cell(cell, variant, db, oha, opts, run_dir,
-                                  lambda: save(run, path), on_phase)
+                    _measure_cell(
+                        cell, variant, db, oha, opts, run_dir, lambda: save(run, path), on_phase
+                    )
                 except BenchError as exc:
                     cell.error = str(exc)
                 except KeyboardInterrupt:
@@ -76,26 +76,37 @@ def execute(opts: Options, run_dir: Path, oha: Path, on_phase: Report) -> Run:
                     raise
                 finally:
                     save(run, path)
-                    on_phase(variant.name, "done" if cell.ok else f"failed: {cell.error or 'see report'}")
+                    on_phase(
+                        variant.name, "done" if cell.ok else f"failed: {cell.error or 'see report'}"
+                    )
     finally:
         run.finished_at = now()
         save(run, path)
     return run
 
 
-def _measure_cell(cell: Cell, variant: Variant, db: database.Database, oha: Path,
-                  opts: Options, run_dir: Path, persist: Callable[[], None],
-                  on_phase: Report) -> None:
+def _measure_cell(
+    cell: Cell,
+    variant: Variant,
+    db: database.Database,
+    oha: Path,
+    opts: Options,
+    run_dir: Path,
+    persist: Callable[[], None],
+    on_phase: Report,
+) -> None:
     on_phase(variant.name, "starting")
-    with variants.running(variant, db.url, cpus=opts.plan.of("server"),
-                          log_dir=run_dir / "logs") as server:
+    with variants.running(
+        variant, db.url, cpus=opts.plan.of("server"), log_dir=run_dir / "logs"
+    ) as server:
         on_phase(variant.name, "verifying")
         verify(variant.name, server.url, db.url)
         url = f"{server.url}/users"
         cell.oha_command = loadgen.command(oha, url, opts.shape)
         cell.cpus["server"] = processes.cpus_allowed(server.pid)
-        cell.cpus["database"] = (processes.cpus_allowed(db.postmaster_pid)
-                                 if db.postmaster_pid else "external")
+        cell.cpus["database"] = (
+            processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
+        )
         if opts.shape.warmup_s:
             on_phase(variant.name, f"warming up {opts.shape.warmup_s:g}s")
             _load(loadgen.command(oha, url, opts.shape, opts.shape.warmup_s), cell, opts, server)
@@ -105,8 +116,7 @@ def _measure_cell(cell: Cell, variant: Variant, db: database.Database, oha: Path
             persist()
 
 
-def _repeat(index: int, cell: Cell, opts: Options, server: Server,
-            db: database.Database) -> Repeat:
+def _repeat(index: int, cell: Cell, opts: Options, server: Server, db: database.Database) -> Repeat:
     roots = {"server": server.pid}
     if db.postmaster_pid:
         roots["database"] = db.postmaster_pid
@@ -114,12 +124,14 @@ def _repeat(index: int, cell: Cell, opts: Options, server: Server,
     with Sampler(roots) as sampler:
         text = _load(cell.oha_command, cell, opts, server, sampler)
     result = loadgen.parse(text)
-    return Repeat(index, started, result, sampler.usage(), loadgen.judge(result),
-                  sampler.overhead_pct)
+    return Repeat(
+        index, started, result, sampler.usage(), loadgen.judge(result), sampler.overhead_pct
+    )
 
 
-def _load(cmd: list[str], cell: Cell, opts: Options, server: Server,
-          sampler: Sampler | None = None) -> str:
+def _load(
+    cmd: list[str], cell: Cell, opts: Options, server: Server, sampler: Sampler | None = None
+) -> str:
     """Run oha pinned to the load generator's CPUs; return its JSON text."""
     timeout = opts.shape.duration_s + 60 if opts.shape.duration_s else REQUESTS_TIMEOUT_S
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -138,8 +150,9 @@ def _load(cmd: list[str], cell: Cell, opts: Options, server: Server,
         out.seek(0)
         err.seek(0)
         if server.proc.poll() is not None:
-            raise BenchError(f"{cell.variant} exited with code {server.proc.returncode} "
-                             "during the load")
+            raise BenchError(
+                f"{cell.variant} exited with code {server.proc.returncode} during the load"
+            )
         if code != 0:
             raise BenchError(f"oha exited with code {code}: {err.read().decode()[-300:]}")
         return out.read().decode()

@@ -87,8 +87,18 @@ def build(variant: Variant) -> Path:
     else:
         source = str(build_rust_wheel())
         package = "bench-axum"
-    _uv("pip", "install", "--quiet", "--python", str(python), "--reinstall-package", package,
-        "--refresh-package", package, source)
+    _uv(
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(python),
+        "--reinstall-package",
+        package,
+        "--refresh-package",
+        package,
+        source,
+    )
     if not variant.executable.exists():
         raise BenchError(f"{variant.name}: build produced no {variant.executable}")
     return variant.venv
@@ -100,8 +110,16 @@ def build_rust_wheel() -> Path:
     shutil.rmtree(out, ignore_errors=True)
     maturin = Path(sys.executable).with_name("maturin")
     env = {**os.environ, "CARGO_TARGET_DIR": str(cache_dir() / "cargo-target")}
-    cmd = [str(maturin), "build", "--release", "--quiet", "--out", str(out),
-           "--manifest-path", str(REPO / "rust_server" / "Cargo.toml")]
+    cmd = [
+        str(maturin),
+        "build",
+        "--release",
+        "--quiet",
+        "--out",
+        str(out),
+        "--manifest-path",
+        str(REPO / "rust_server" / "Cargo.toml"),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wheels = sorted(out.glob("*.whl"))
     if result.returncode != 0 or not wheels:
@@ -127,8 +145,15 @@ class Server:
 
 def server_command(variant: Variant, port: int, pool_size: int = 5) -> list[str]:
     """The command line that starts `variant`; the database URL goes in DATABASE_URL, not argv."""
-    return [str(variant.executable), "--host", "127.0.0.1", "--port", str(port),
-            "--pool-size", str(pool_size)]
+    return [
+        str(variant.executable),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--pool-size",
+        str(pool_size),
+    ]
 
 
 @contextmanager
@@ -149,8 +174,7 @@ def running(
     log_path = log_dir / f"{variant.name}.log"
     env = {**os.environ, "DATABASE_URL": database_url}
     with open(log_path, "wb") as log:
-        proc = processes.start(server_command(variant, port), cpus=cpus, env=env,
-                               log=log)
+        proc = processes.start(server_command(variant, port), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)
     try:
         wait_healthy(server)
@@ -160,12 +184,14 @@ def running(
 
 
 def wait_healthy(server: Server, timeout: float = HEALTH_TIMEOUT_S) -> None:
-    """Poll GET /health until 200; fail with the server's last log lines if it exits or times out."""
+    """Poll GET /health until 200; fail with the server's last log lines on exit or timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise BenchError(f"{server.variant.name} exited with code {server.proc.returncode} "
-                             f"before becoming healthy: {_tail(server.log)}")
+            raise BenchError(
+                f"{server.variant.name} exited with code {server.proc.returncode} "
+                f"before becoming healthy: {_tail(server.log)}"
+            )
         try:
             with urllib.request.urlopen(f"{server.url}/health", timeout=2) as resp:
                 if resp.status == 200:
@@ -173,8 +199,9 @@ def wait_healthy(server: Server, timeout: float = HEALTH_TIMEOUT_S) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.1)
-    raise BenchError(f"{server.variant.name} did not answer /health within {timeout:.0f} s: "
-                     f"{_tail(server.log)}")
+    raise BenchError(
+        f"{server.variant.name} did not answer /health within {timeout:.0f} s: {_tail(server.log)}"
+    )
 
 
 def _tail(path: Path, lines: int = 3) -> str:

@@ -61,17 +61,20 @@ def _check_rows(name: str, url: str, expected: list[dict[str, Any]]) -> None:
     request = url.split("/", 3)[-1]
     status, ctype, body = fetch(url)
     if status != 200 or not ctype.startswith("application/json"):
-        raise VerificationError(f"{name}: GET /{request} answered {status} {ctype!r}; "
-                                "expected 200 application/json")
+        raise VerificationError(
+            f"{name}: GET /{request} answered {status} {ctype!r}; expected 200 application/json"
+        )
     rows = json.loads(body)
     if not isinstance(rows, list) or len(rows) != len(expected):
         got = len(rows) if isinstance(rows, list) else type(rows).__name__
-        raise VerificationError(f"{name}: GET /{request} returned {got} rows, "
-                                f"expected {len(expected)}")
+        raise VerificationError(
+            f"{name}: GET /{request} returned {got} rows, expected {len(expected)}"
+        )
     for i, (got_row, want) in enumerate(zip(rows, expected, strict=True)):
         if not isinstance(got_row, dict) or sorted(got_row) != sorted(KEYS) or got_row != want:
-            raise VerificationError(f"{name}: GET /{request} row {i} is {got_row!r}, "
-                                    f"the database has {want!r}")
+            raise VerificationError(
+                f"{name}: GET /{request} row {i} is {got_row!r}, the database has {want!r}"
+            )
 
 
 def _is_json(ctype: str, body: bytes) -> bool:

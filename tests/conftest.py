@@ -70,12 +70,13 @@ def database() -> Iterator[Database]:
         yield db
 
 
-def _leftovers(marker: str) -> list[str]:
-    """Servers and Postgres processes started by this session that are still alive."""
+def leftovers(marker: str | None = None) -> list[str]:
+    """Servers, oha and Postgres processes started by this test session still alive."""
+    marker = marker or os.environ[MARKER]
     found = []
     for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        ours = ".nox/variants/" in cmdline or "pybench-pg-" in cmdline
+        ours = any(mark in cmdline for mark in (".nox/variants/", "pybench-pg-", "bin/oha"))
         if proc.pid == os.getpid() or not (ours or proc.info["name"] == "postgres"):
             continue
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
@@ -95,6 +96,6 @@ def clean_shutdown() -> Iterator[None]:
     os.environ[MARKER] = marker
     yield
     deadline = time.monotonic() + 5
-    while (left := _leftovers(marker)) and time.monotonic() < deadline:
+    while (left := leftovers(marker)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"processes outlived the test session: {left}"

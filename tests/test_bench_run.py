@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import leftovers
 
 from bench import REPO, pinning, results
 from bench.variants import Variant
@@ -19,9 +20,15 @@ SCHEMA = json.loads((REPO / "bench" / "results.schema.json").read_text())
 
 def bench(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     """Start `python -m bench ...` in its own process group."""
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **kwargs,
+    )  # type: ignore[call-overload]
 
 
 def test_smoke_run_measures_every_variant_pinned(
@@ -56,9 +63,20 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    proc = bench("run", "--profile", "smoke", "--no-build", "--variants",
-                 "fastapi-tuned,fastapi-async", "--duration", "3s", "--repeats", "3",
-                 "--out", str(out))
+    proc = bench(
+        "run",
+        "--profile",
+        "smoke",
+        "--no-build",
+        "--variants",
+        "fastapi-tuned,fastapi-async",
+        "--duration",
+        "3s",
+        "--repeats",
+        "3",
+        "--out",
+        str(out),
+    )
     path = out / "results.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -78,3 +96,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     assert first.ok and len(first.repeats) == 3
     assert second.error and second.error.startswith("interrupted")
     assert (out / "report.md").exists()
+    deadline = time.monotonic() + 5
+    while (left := leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left

@@ -44,7 +44,7 @@ def test_command_line_follows_the_shape() -> None:
     oha = Path("/x/oha")
     timed = loadgen.command(oha, "http://127.0.0.1:1/users", LoadShape(10, False, duration_s=2))
     assert timed[-1] == "http://127.0.0.1:1/users"
-    assert ["-c", "10"] == timed[timed.index("-c"):timed.index("-c") + 2]
+    assert timed[timed.index("-c") : timed.index("-c") + 2] == ["-c", "10"]
     assert "-w" in timed and "--disable-keepalive" in timed and "2s" in timed
     counted = loadgen.command(oha, "http://h/users", LoadShape(5, True, requests=50000))
     assert "-n" in counted and "50000" in counted and "--disable-keepalive" not in counted
