@@ -43,9 +43,9 @@ class RunProgress:
 
     def phase(self, variant: str, phase: str) -> None:
         """Show what is happening now; phase "done" counts the cell as finished."""
-        if phase == "done" or phase.startswith("failed"):
-            self.done += 1
-        text = f"[{min(self.done + 1, self.cells)}/{self.cells}] {variant}: {phase}"
+        finished = phase == "done" or phase.startswith("failed")
+        self.done += finished
+        text = f"[{self.done if finished else self.done + 1}/{self.cells}] {variant}: {phase}"
         if self._rich:
             self._rich.update(self._task, description=text, completed=self.done)
         else:
