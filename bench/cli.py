@@ -173,15 +173,26 @@ def _render(run_dir: Path) -> Path:
     return write_report(run_dir)
 
 
+def _results_file(given: Path) -> Path:
+    path = given / "results.json" if given.is_dir() else given
+    if not path.is_file():
+        raise UsageError(f"{given} is not a run folder (no results.json in it); "
+                         "pass reports/runs/<run> or its results.json")
+    return path
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render one run's report, or merge several runs into a new one and render it."""
-    dirs = [d if d.is_dir() else d.parent for d in args.runs] or [runner.RUNS.parent / "latest"]
-    loaded = [results.load(d / "results.json") for d in dirs]
+    paths = [_results_file(p) for p in args.runs or [runner.RUNS.parent / "latest"]]
+    dirs = [p.parent for p in paths]
+    loaded = [results.load(p) for p in paths]
     if len(loaded) == 1 and args.out is None:
         print(f"report: {_render(dirs[0])}")
         return 0
+    merged = merge(loaded, "")
     run_dir = runner.new_run_dir(args.out)
-    results.save(merge(loaded, run_dir.name), run_dir / "results.json")
+    merged.run_id = run_dir.name
+    results.save(merged, run_dir / "results.json")
     print(f"merged {len(loaded)} runs into {run_dir}\nreport: {_render(run_dir)}")
     return 0
 

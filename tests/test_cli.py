@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -62,6 +63,40 @@ def test_unknown_variant_is_one_line_naming_the_known_ones(args: tuple[str, ...]
 def test_bad_command_line_is_one_line(args: tuple[str, ...], says: str) -> None:
     line = assert_one_line_usage_error(bench(*args))
     assert says in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--profile", "nope"), "unknown profile 'nope'"),
+        (("--variants", "axum,nosuch"), "unknown variant 'nosuch'"),
+        (("--duration", "10x"), "not a duration"),
+        (("--concurrency", "0"), "--concurrency 0 is out of range"),
+        (("--repeats", "0"), "--repeats 0 is out of range"),
+        (("--pin", "server=0"), "no CPUs for database, loadgen"),
+        (("--pin", "server=0,db=0,loadgen=4096"), "not available"),
+        (("--pin", "server=0,db=0,loadgen=0", "--no-pin"), "contradict"),
+    ],
+    ids=["profile", "variant", "duration", "concurrency", "repeats", "pin-missing", "pin-cpu",
+         "pin-and-no-pin"],
+)
+def test_bad_run_options_are_one_line_and_write_nothing(
+    args: tuple[str, ...], says: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    line = assert_one_line_usage_error(bench("run", "--no-build", "--out", str(out), *args))
+    assert says in line, line
+    assert not out.exists()
+
+
+def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None:
+    line = assert_one_line_usage_error(bench("report", str(tmp_path / "nothing")))
+    assert "not a run folder" in line
+    foreign = tmp_path / "results.json"
+    foreign.write_text('{"schema_version": 99}')
+    line = assert_one_line_usage_error(bench("report", str(tmp_path)))
+    assert "schema_version 99" in line
+    assert not (tmp_path / "report.md").exists()
 
 
 def test_bad_database_url_is_one_line_without_the_password() -> None:
