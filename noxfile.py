@@ -12,10 +12,15 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests"]
 
 
-def _bench(session: nox.Session, command: str, *default_args: str) -> None:
-    """Install the harness into this session's venv and run one `python -m bench` command."""
+def _bench(session: nox.Session, command: str, *args: str) -> None:
+    """Install the harness into this session's venv and run one `python -m bench` command.
+
+    On Ctrl-C the harness stops its servers and Postgres and writes the report: give it time
+    before nox escalates to SIGTERM/SIGKILL.
+    """
     session.install("-e", ".")
-    session.run("python", "-m", "bench", command, *(session.posargs or default_args))
+    session.run("python", "-m", "bench", command, *args, *session.posargs,
+                interrupt_timeout=60, terminate_timeout=10)
 
 
 @nox.session
@@ -40,8 +45,7 @@ def bench(session: nox.Session) -> None:
 @nox.parametrize("variant", list(MATRIX["variants"]))
 def bench_variant(session: nox.Session, variant: str) -> None:
     """One variant's benchmark, for sharding a matrix across CI jobs; merge with `report`."""
-    session.install("-e", ".")
-    session.run("python", "-m", "bench", "run", "--variants", variant, *session.posargs)
+    _bench(session, "run", "--variants", variant)
 
 
 @nox.session(default=False)

@@ -206,13 +206,18 @@ COMMANDS = {
 }
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    """First Ctrl-C or SIGTERM: unwind and clean up; later ones must not cut the cleanup short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command, turning failures into one line and an exit code."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "db", None) is not None:
