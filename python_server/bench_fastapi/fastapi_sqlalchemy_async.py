@@ -8,21 +8,9 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .common import Limit, Settings, User, run, sqlalchemy_url
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-
-    user_id: Mapped[str] = mapped_column(primary_key=True)
-    username: Mapped[str]
-    email: Mapped[str]
+from .orm import UserRow
 
 
 def create_app() -> FastAPI:

@@ -6,21 +6,10 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .common import Limit, Settings, User, run, sqlalchemy_url
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-
-    user_id: Mapped[str] = mapped_column(primary_key=True)
-    username: Mapped[str]
-    email: Mapped[str]
+from .orm import UserRow
 
 
 def create_app() -> FastAPI:
