@@ -176,8 +176,10 @@ def _render(run_dir: Path) -> Path:
 def _results_file(given: Path) -> Path:
     path = given / "results.json" if given.is_dir() else given
     if not path.is_file():
-        raise UsageError(f"{given} is not a run folder (no results.json in it); "
-                         "pass reports/runs/<run> or its results.json")
+        raise UsageError(
+            f"{given} is not a run folder (no results.json in it); "
+            "pass reports/runs/<run> or its results.json"
+        )
     return path
 
 

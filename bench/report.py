@@ -180,8 +180,8 @@ def _machine(run: Run) -> str:
         f"- Host: {_v(host, 'hostname')}, {_v(host, 'os')}, "
         f"kernel {_v(host, 'kernel')}, Python {_v(host, 'python')}",
         f"- Database: {_v(tools, 'db_provider')}, Postgres {_v(tools, 'postgres')}",
-        "- Tools: " + (", ".join(str(v) for k, v in tools.items() if k not in _DB_KEYS and v)
-                       or "unknown"),
+        "- Tools: "
+        + (", ".join(str(v) for k, v in tools.items() if k not in _DB_KEYS and v) or "unknown"),
         "- Crates: " + _pairs(meta.get("crates")),
         f"- Git: {_v(git, 'commit')}{dirty}",
         f"- Run: started {_v(meta, 'started_at')}, finished {run.finished_at or 'not finished'}",

@@ -53,8 +53,12 @@ def new_run_dir(out: Path | None) -> Path:
 
 def execute(opts: Options, run_dir: Path, oha: Path, on_phase: Report) -> Run:
     """Run every cell, saving results.json after each repeat and cell; return the run."""
+    notes = [loadgen.NOTE]
+    if harness_cpus := opts.plan.of("loadgen"):
+        os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
+        notes.append("the harness itself (the resource sampler) runs on the load generator's CPUs")
     metadata = environment.collect(opts.variants)
-    metadata |= {"started_at": now(), "pinning": opts.plan.as_dict(), "notes": [loadgen.NOTE]}
+    metadata |= {"started_at": now(), "pinning": opts.plan.as_dict(), "notes": notes}
     metadata["tools"]["oha"] = loadgen.version(oha)
     run = Run(run_id=run_dir.name, profile=opts.profile, metadata=metadata)
     path = run_dir / "results.json"

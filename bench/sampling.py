@@ -8,7 +8,7 @@ import psutil
 from bench.results import Usage
 
 MIB = 1024 * 1024
-FULL_EVERY = 4  # USS/PSS and the process list every 4th sample (1 Hz at the default 4 Hz)
+FULL_EVERY = 8  # USS/PSS and the process list every 8th sample (0.5 Hz at the default 4 Hz)
 
 
 class _Tree:
