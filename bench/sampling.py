@@ -8,6 +8,7 @@ import psutil
 from bench.results import Usage
 
 MIB = 1024 * 1024
+PEAK_WINDOW_S = 1.0  # peak CPU is the busiest 1 s window: /proc CPU times tick every 10 ms
 FULL_EVERY = 8  # USS/PSS and the process list every 8th sample (0.5 Hz at the default 4 Hz)
 
 
@@ -21,7 +22,7 @@ class _Tree:
         self.rss: list[float] = []
         self.uss: list[float] = []
         self.pss: list[float] = []
-        self.cpu: list[float] = []  # % of one CPU over each interval
+        self.cpu: list[tuple[float, float]] = []  # (CPU seconds, wall seconds) per interval
         self.most = 0
         self.last: float | None = None
 
@@ -40,30 +41,33 @@ class _Tree:
         """One sample: RSS and CPU always; USS/PSS (from smaps, costly) and membership if `full`."""
         now = time.monotonic()
         rss = uss = pss = busy = 0.0
-        members = self.members(refresh=full)
-        for proc in members:
+        alive = 0
+        for proc in self.members(refresh=full):
             try:
                 with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:
+                        continue
                     mem = proc.memory_full_info() if full else proc.memory_info()
                     times = proc.cpu_times()
             except psutil.Error:
                 continue
+            alive += 1
             rss += mem.rss
             uss += getattr(mem, "uss", 0)
             pss += getattr(mem, "pss", 0)
             total = times.user + times.system
-            if proc.pid in self.cpu_seen:
-                busy += total - self.cpu_seen[proc.pid]
+            busy += total - self.cpu_seen.get(proc.pid, total)
             self.cpu_seen[proc.pid] = total
-        if members:
-            self.rss.append(rss)
-            if full:
-                self.uss.append(uss)
-                self.pss.append(pss)
-            self.most = max(self.most, len(members))
-            if self.last is not None and now > self.last:
-                self.cpu.append(100.0 * busy / (now - self.last))
-            self.last = now
+        if not alive:
+            return
+        self.rss.append(rss)
+        if full:
+            self.uss.append(uss)
+            self.pss.append(pss)
+        self.most = max(self.most, alive)
+        if self.last is not None and now > self.last:
+            self.cpu.append((busy, now - self.last))
+        self.last = now
 
     def usage(self, interval: float) -> Usage:
         def peak(values: list[float]) -> float:
@@ -75,10 +79,31 @@ class _Tree:
             peak_rss_mib=peak(self.rss),
             peak_uss_mib=peak(self.uss) if any(self.uss) else None,
             peak_pss_mib=peak(self.pss) if any(self.pss) else None,
-            cpu_mean_pct=round(sum(self.cpu) / len(self.cpu), 1) if self.cpu else 0.0,
-            cpu_peak_pct=round(max(self.cpu, default=0.0), 1),
+            cpu_mean_pct=_percent(self.cpu),
+            cpu_peak_pct=max((_percent(w) for w in _windows(self.cpu, PEAK_WINDOW_S)), default=0.0),
             processes=self.most,
         )
+
+
+def _percent(intervals: list[tuple[float, float]]) -> float:
+    """CPU use over `intervals` as % of one CPU."""
+    wall = sum(w for _, w in intervals)
+    return round(100.0 * sum(c for c, _ in intervals) / wall, 1) if wall else 0.0
+
+
+def _windows(
+    intervals: list[tuple[float, float]], seconds: float
+) -> list[list[tuple[float, float]]]:
+    """Sliding runs of consecutive intervals spanning at least `seconds` (or all of them)."""
+    out = []
+    for start in range(len(intervals)):
+        wall, end = 0.0, start
+        while end < len(intervals) and wall < seconds:
+            wall += intervals[end][1]
+            end += 1
+        if wall >= seconds or start == 0:
+            out.append(intervals[start:end])
+    return out
 
 
 class Sampler:
