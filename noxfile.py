@@ -19,8 +19,16 @@ def _bench(session: nox.Session, command: str, *args: str) -> None:
     before nox escalates to SIGTERM/SIGKILL.
     """
     session.install("-e", ".")
-    session.run("python", "-m", "bench", command, *args, *session.posargs,
-                interrupt_timeout=60, terminate_timeout=10)
+    session.run(
+        "python",
+        "-m",
+        "bench",
+        command,
+        *args,
+        *session.posargs,
+        interrupt_timeout=60,
+        terminate_timeout=10,
+    )
 
 
 @nox.session

@@ -77,8 +77,16 @@ def test_bad_command_line_is_one_line(args: tuple[str, ...], says: str) -> None:
         (("--pin", "server=0,db=0,loadgen=4096"), "not available"),
         (("--pin", "server=0,db=0,loadgen=0", "--no-pin"), "contradict"),
     ],
-    ids=["profile", "variant", "duration", "concurrency", "repeats", "pin-missing", "pin-cpu",
-         "pin-and-no-pin"],
+    ids=[
+        "profile",
+        "variant",
+        "duration",
+        "concurrency",
+        "repeats",
+        "pin-missing",
+        "pin-cpu",
+        "pin-and-no-pin",
+    ],
 )
 def test_bad_run_options_are_one_line_and_write_nothing(
     args: tuple[str, ...], says: str, tmp_path: Path
