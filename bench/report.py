@@ -140,19 +140,23 @@ def _reason(cell: Cell) -> str:
 
 
 def _stability(cells: list[Cell]) -> str:
-    unstable, single = [], []
+    unstable, single, stable = [], [], 0
     for cell in (c for c in cells if c.ok):
         summary = stats.summarize([r.load.rps for r in cell.repeats])
         if summary.cv is None:
             single.append(f"{cell.variant} ({cell.label})")
         elif not stats.stable(summary, MAX_CV):
             unstable.append(f"{cell.variant} ({cell.label}) CV {summary.cv:.1%}")
-    line = f"**Stability**: throughput CV at most {MAX_CV:.0%} in every measured cell."
+        else:
+            stable += 1
+    parts = []
     if unstable:
-        line = f"**Stability**: throughput CV above {MAX_CV:.0%}: " + ", ".join(unstable) + "."
+        parts.append(f"throughput CV above {MAX_CV:.0%}: " + ", ".join(unstable) + ".")
+    elif stable:
+        parts.append(f"throughput CV at most {MAX_CV:.0%} in every measured cell.")
     if single:
-        line += " Single repeat, CV unknown: " + ", ".join(single) + "."
-    return line
+        parts.append("Single repeat, CV unknown: " + ", ".join(single) + ".")
+    return "**Stability**: " + " ".join(parts) if parts else ""
 
 
 def _dict(value: Any) -> dict[str, Any]:
