@@ -103,22 +103,34 @@ def provision(
 
 
 def seed(url: str) -> str:
-    """Create the schema and the 2000 users (idempotent); return the server version."""
-    sql = [(REPO / "db" / name).read_text() for name in ("schema.sql", "seed.sql")]
+    """Create the schema and the 2000 users (idempotent); return the server version.
+
+    A users table holding rows this tool did not seed is refused before anything is written.
+    """
+    schema, rows = ((REPO / "db" / name).read_text() for name in ("schema.sql", "seed.sql"))
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            for script in sql:
-                conn.execute(script.encode())
-            count = conn.execute("SELECT count(*) FROM users").fetchone()
+            conn.execute(schema.encode())
+            if (count := _count(conn)) not in (0, SEED_ROWS):
+                raise BenchError(
+                    f"table users at {redact(url)} already holds {count} rows this tool did not "
+                    f"seed (expected 0 or {SEED_ROWS}): use an empty database"
+                )
+            conn.execute(rows.encode())
+            if (count := _count(conn)) != SEED_ROWS:
+                raise BenchError(
+                    f"table users at {redact(url)} holds {count} rows after "
+                    f"seeding, expected {SEED_ROWS}: use an empty database"
+                )
             version = conn.execute("SHOW server_version").fetchone()
     except psycopg.Error as exc:
         raise BenchError(f"cannot seed the database at {redact(url)}: {_first_line(exc)}") from None
-    if count is None or count[0] != SEED_ROWS or version is None:
-        raise BenchError(
-            f"table users at {redact(url)} has {count and count[0]} rows, expected {SEED_ROWS}: "
-            "use an empty database, or one only this tool has seeded"
-        )
-    return str(version[0])
+    return str(version[0]) if version else "unknown"
+
+
+def _count(conn: psycopg.Connection[tuple[int]]) -> int:
+    row = conn.execute("SELECT count(*) FROM users").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _first_line(exc: BaseException) -> str:

@@ -70,6 +70,14 @@ def database() -> Iterator[Database]:
         yield db
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def leftovers(marker: str | None = None) -> list[str]:
     """Servers, oha and Postgres processes started by this test session still alive."""
     marker = marker or os.environ[MARKER]

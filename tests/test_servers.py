@@ -9,19 +9,12 @@ from collections.abc import Iterator
 import psutil
 import psycopg
 import pytest
+from conftest import alive
 
 from bench.database import Database, seed
 from bench.processes import cpus_allowed
 from bench.variants import Variant, running
 from bench.verify import BAD_LIMITS, GOOD_LIMITS, VerificationError, fetch, verify
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting to be reaped is not)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def port_open(url: str) -> bool:
