@@ -1,13 +1,12 @@
 """`python -m bench`: argument parsing, the wiring of the stages, and one-line errors."""
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import database, loadgen, pinning, profiles, results, runner, variants
+from bench import database, interrupts, loadgen, pinning, profiles, results, runner, variants
 from bench.errors import BenchError, UsageError
 from bench.merge import merge
 from bench.progress import RunProgress
@@ -208,18 +207,9 @@ COMMANDS = {
 }
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """First Ctrl-C or SIGTERM: unwind and clean up; later ones must not cut the cleanup short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command, turning failures into one line and an exit code."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _interrupt)
+    interrupts.install()
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "db", None) is not None:

@@ -4,17 +4,27 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 
-def _pinner(cpus: Collection[int] | None) -> Callable[[], None] | None:
-    """A pre-exec hook that pins the child to `cpus` (None when there is nothing to pin)."""
+@contextlib.contextmanager
+def _pinned(cpus: Collection[int] | None) -> Iterator[None]:
+    """Pin the calling thread to `cpus` while a child is forked from it, which inherits it.
+
+    (No pre-exec hook: Python runs fork handlers around those, and a Ctrl-C arriving there
+    is swallowed.) On Linux the affinity of pid 0 is the calling thread's alone.
+    """
     if not cpus:
-        return None
-    pin = set(cpus)
-    return lambda: os.sched_setaffinity(0, pin)
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def start(
@@ -26,22 +36,21 @@ def start(
     errors: IO[bytes] | None = None,
     user: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `cmd` in a new session (its own process group), pinned to `cpus` before exec.
+    """Start `cmd` in a new session (its own process group), pinned to `cpus` from the start.
 
-    The affinity is set in the child before it execs, so every process it forks
-    (uvicorn workers, Postgres backends) inherits it. stdout goes to `log`, stderr too
-    unless `errors` is given.
+    The child is born with the affinity, so every process it forks (uvicorn workers,
+    Postgres backends) inherits it. stdout goes to `log`, stderr too unless `errors` is given.
     """
-    return subprocess.Popen(
-        list(cmd),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log if log is not None else subprocess.DEVNULL,
-        stderr=errors if errors is not None else subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_pinner(cpus),
-        user=user,
-    )
+    with _pinned(cpus):
+        return subprocess.Popen(
+            list(cmd),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log if log is not None else subprocess.DEVNULL,
+            stderr=errors if errors is not None else subprocess.STDOUT,
+            start_new_session=True,
+            user=user,
+        )
 
 
 def run(
@@ -52,16 +61,16 @@ def run(
     timeout: float = 120,
 ) -> str:
     """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure."""
-    result = subprocess.run(
-        list(cmd),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-        preexec_fn=_pinner(cpus),
-        user=user,
-    )
+    with _pinned(cpus):
+        result = subprocess.run(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+            user=user,
+        )
     if result.returncode != 0:
         raise subprocess.CalledProcessError(
             result.returncode, result.args, result.stdout, result.stderr

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import REPO, database, environment, loadgen, processes, variants
+from bench import REPO, database, environment, interrupts, loadgen, processes, variants
 from bench.errors import BenchError, UsageError
 from bench.pinning import Plan
 from bench.results import Cell, LoadShape, Repeat, Run, save
@@ -99,11 +99,15 @@ def _measure_cell(
     persist: Callable[[], None],
     on_phase: Report,
 ) -> None:
-    on_phase(variant.name, "starting")
+    def phase(name: str) -> None:
+        interrupts.check()  # a Ctrl-C swallowed during a fork is honoured here
+        on_phase(variant.name, name)
+
+    phase("starting")
     with variants.running(
         variant, db.url, cpus=opts.plan.of("server"), log_dir=run_dir / "logs"
     ) as server:
-        on_phase(variant.name, "verifying")
+        phase("verifying")
         verify(variant.name, server.url, db.url)
         url = f"{server.url}/users"
         cell.oha_command = loadgen.command(oha, url, opts.shape)
@@ -112,10 +116,10 @@ def _measure_cell(
             processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
         )
         if opts.shape.warmup_s:
-            on_phase(variant.name, f"warming up {opts.shape.warmup_s:g}s")
+            phase(f"warming up {opts.shape.warmup_s:g}s")
             _load(loadgen.command(oha, url, opts.shape, opts.shape.warmup_s), cell, opts, server)
         for i in range(opts.shape.repeats):
-            on_phase(variant.name, f"repeat {i + 1}/{opts.shape.repeats}")
+            phase(f"repeat {i + 1}/{opts.shape.repeats}")
             cell.repeats.append(_repeat(i, cell, opts, server, db))
             persist()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import leftovers
+from conftest import MARKER, leftovers
 
 from bench import REPO, pinning, results
 from bench.variants import Variant
@@ -63,6 +63,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
+    marker = f"interrupt-{os.getpid()}-{time.time()}"  # tells this run's children from others
     proc = bench(
         "run",
         "--profile",
@@ -76,6 +77,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
         "3",
         "--out",
         str(out),
+        env={**os.environ, MARKER: marker},
     )
     path = out / "results.json"
     deadline = time.monotonic() + 120
@@ -97,6 +99,6 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     assert second.error and second.error.startswith("interrupted")
     assert (out / "report.md").exists()
     deadline = time.monotonic() + 5
-    while (left := leftovers()) and time.monotonic() < deadline:
+    while (left := leftovers(marker)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left
