@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from bench import REPO, processes
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, UsageError, first_line
 
 PROVIDERS = ("embedded", "system", "external")
 PG_SYSTEM_USER = "pybench-postgres"
@@ -124,18 +124,13 @@ def seed(url: str) -> str:
                 )
             version = conn.execute("SHOW server_version").fetchone()
     except psycopg.Error as exc:
-        raise BenchError(f"cannot seed the database at {redact(url)}: {_first_line(exc)}") from None
+        raise BenchError(f"cannot seed the database at {redact(url)}: {first_line(exc)}") from None
     return str(version[0]) if version else "unknown"
 
 
 def _count(conn: psycopg.Connection[tuple[int]]) -> int:
     row = conn.execute("SELECT count(*) FROM users").fetchone()
     return int(row[0]) if row else 0
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def embedded_bindir() -> Path:

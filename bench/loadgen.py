@@ -6,6 +6,7 @@ oha counts 5xx responses and connection errors into successRate and requestsPerS
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,18 +25,34 @@ NOTE = (
 
 
 def locate(install: bool = True) -> Path:
-    """oha from $OHA, PATH or the cache; otherwise `cargo install` the pinned version once."""
+    """oha from $OHA, PATH or the cache; otherwise `cargo install` the pinned version once.
+
+    An oha older than OHA_VERSION (no `--output-format json`) on PATH is passed over;
+    one named by $OHA is refused.
+    """
     if env := os.environ.get("OHA"):
         if not (Path(env).is_file() and os.access(env, os.X_OK)):
             raise UsageError(f"OHA={env} is not an executable file; unset OHA or point it at oha")
+        if not recent(Path(env)):
+            raise UsageError(
+                f"OHA={env} is {version(Path(env)) or 'not oha'}; this harness needs oha >= "
+                f"{OHA_VERSION}: unset OHA to let it install one"
+            )
         return Path(env)
     cached = cache_dir() / "oha" / "bin" / "oha"
     for candidate in (shutil.which("oha"), cached):
-        if candidate and Path(candidate).is_file():
+        if candidate and Path(candidate).is_file() and recent(Path(candidate)):
             return Path(candidate)
     if not install:
         raise BenchError("oha not found: set OHA, put oha on PATH, or let the harness install it")
     return _install(cached.parent.parent)
+
+
+def recent(oha: Path) -> bool:
+    """Whether `oha --version` says OHA_VERSION or newer."""
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", version(oha))
+    wanted = tuple(int(n) for n in OHA_VERSION.split("."))
+    return match is not None and tuple(int(n) for n in match.groups()) >= wanted
 
 
 def _install(root: Path) -> Path:
@@ -55,8 +72,12 @@ def _install(root: Path) -> Path:
 
 
 def version(oha: Path) -> str:
-    """`oha --version`, e.g. "oha 1.15.0"."""
-    return subprocess.run([str(oha), "--version"], capture_output=True, text=True).stdout.strip()
+    """The first line of `oha --version`, e.g. "oha 1.15.0" ("" when it does not answer)."""
+    try:
+        out = subprocess.run([str(oha), "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return next(iter(out.stdout.strip().splitlines()), "")
 
 
 def command(oha: Path, url: str, shape: LoadShape, duration_s: float | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bench import stats
-from bench.results import Cell, Run
+from bench.results import Cell, Run, by_shape
 
 PERCENTILES = ("p50", "p99", "p99.9")
 _Drawer = Callable[[Axes, list[Cell]], None]
@@ -33,15 +33,8 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
     return files
 
 
-def _shapes(run: Run) -> dict[str, list[Cell]]:
-    by_label: dict[str, list[Cell]] = {}
-    for cell in run.cells:
-        by_label.setdefault(cell.label, []).append(cell)
-    return by_label
-
-
 def _figure(run: Run, drawer: _Drawer) -> Figure:
-    shapes = _shapes(run)
+    shapes = by_shape(run.cells)
     fig, axes = plt.subplots(
         1, max(len(shapes), 1), squeeze=False, figsize=(1.0 + 5.5 * max(len(shapes), 1), 4.5)
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import plots, results, stats
-from bench.results import Cell, Repeat, Run
+from bench.results import Cell, Repeat, Run, by_shape
 
 BASELINE = "fastapi-sync"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -64,7 +64,7 @@ ROWS = (
 def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
     parts = [_title(run)]
-    for label, cells in _by_shape(run.cells).items():
+    for label, cells in by_shape(run.cells).items():
         parts.append(_main_table(label, cells))
     parts += [_stability(run.cells), _machine(run), _variants(run), _plots(plot_files)]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -77,13 +77,6 @@ def write_report(run_dir: Path) -> Path:
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
     return path
-
-
-def _by_shape(cells: Iterable[Cell]) -> dict[str, list[Cell]]:
-    by_label: dict[str, list[Cell]] = {}
-    for cell in cells:
-        by_label.setdefault(cell.label, []).append(cell)
-    return by_label
 
 
 def _median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:

@@ -102,6 +102,14 @@ class Cell:
         )
 
 
+def by_shape(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """Cells grouped by load-shape label, in the order they ran."""
+    grouped: dict[str, list[Cell]] = {}
+    for cell in cells:
+        grouped.setdefault(cell.label, []).append(cell)
+    return grouped
+
+
 @dataclass
 class Run:
     """A whole benchmark run: metadata, then the cells in the order they ran."""

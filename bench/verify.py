@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 
 GOOD_LIMITS: tuple[int | None, ...] = (None, 1, 2000)
 BAD_LIMITS = ("0", "-1", "2001", "abc", "1e3", "1" + "0" * 30, "")
@@ -21,21 +21,32 @@ class VerificationError(BenchError):
 
 
 def fetch(url: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
-    """GET `url`; return (status, Content-Type, body) for any HTTP status."""
+    """GET `url`; return (status, Content-Type, body) for any HTTP status.
+
+    No answer at all (refused, reset, timed out) is a VerificationError naming the URL.
+    """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("Content-Type", ""), err.read()
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise VerificationError(f"GET {url} got no answer: {reason}") from None
 
 
 def expected_rows(database_url: str, limit: int) -> list[dict[str, Any]]:
     """The first `limit` users by user_id, as the database returns them."""
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        cur = conn.execute(
-            'SELECT user_id, username, email FROM "users" ORDER BY user_id LIMIT %s', [limit]
-        )
-        return list(cur.fetchall())
+    try:
+        with psycopg.connect(database_url, row_factory=dict_row, connect_timeout=10) as conn:
+            cur = conn.execute(
+                'SELECT user_id, username, email FROM "users" ORDER BY user_id LIMIT %s', [limit]
+            )
+            return list(cur.fetchall())
+    except psycopg.Error as exc:
+        raise BenchError(
+            f"cannot read the rows to expect from the database: {first_line(exc)}"
+        ) from None
 
 
 def verify(name: str, base_url: str, database_url: str) -> int:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+import psutil
 import pytest
 from conftest import MARKER, leftovers
 
@@ -102,3 +103,47 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     while (left := leftovers(marker)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left
+
+
+def _ours(marker: str, *needles: str) -> psutil.Process | None:
+    """A live process of the run tagged `marker` whose command line holds every needle."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        try:
+            if all(n in cmdline for n in needles) and proc.environ().get(MARKER) == marker:
+                return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None
+
+
+def test_a_server_that_dies_fails_its_cell_and_the_run_goes_on(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    """fastapi-async is killed during its measured repeat; axum is still measured after it."""
+    out = tmp_path / "run"
+    marker = f"crash-{os.getpid()}-{time.time()}"
+    proc = bench(
+        "run", "--profile", "smoke", "--no-build", "--variants", "fastapi-async,axum",
+        "--duration", "6s", "--out", str(out), env={**os.environ, MARKER: marker},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _ours(marker, "bin/oha", "-z 6s"):  # the measured repeat, not the 1 s warmup
+            server = _ours(marker, "variants/fastapi-async/bin/fastapi-async")
+            assert server is not None
+            os.killpg(server.pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the measured repeat of fastapi-async never started")
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    crashed, survivor = results.load(out / "results.json").cells
+    assert not crashed.ok and crashed.error and "fastapi-async exited" in crashed.error
+    assert survivor.ok and survivor.repeats[0].load.ok > 0
+    assert "failed: fastapi-async" in stdout
+    assert "`fastapi-async` failed: fastapi-async exited" in (out / "report.md").read_text()
+    assert not leftovers(marker)

@@ -97,6 +97,14 @@ def test_bad_run_options_are_one_line_and_write_nothing(
     assert not out.exists()
 
 
+def test_oha_that_is_not_a_recent_oha_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**ENV, "OHA": "/bin/true"}
+    line = assert_one_line_usage_error(bench("run", "--no-build", "--out", str(out), env=env))
+    assert "OHA=/bin/true" in line and "needs oha >= 1.15.0" in line, line
+    assert not out.exists()
+
+
 def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None:
     line = assert_one_line_usage_error(bench("report", str(tmp_path / "nothing")))
     assert "not a run folder" in line

@@ -64,3 +64,9 @@ def test_failure_rule_on_real_non_2xx(
     assert (loadgen.judge(result) is not None) == failed
     if failed:
         assert result.status_codes == {"422": 200} and result.rps == 0
+
+
+def test_the_installed_oha_is_recent_and_other_programs_are_not(oha: Path) -> None:
+    assert loadgen.version(oha) == f"oha {loadgen.OHA_VERSION}"
+    assert loadgen.recent(oha)
+    assert not loadgen.recent(Path("/bin/true"))  # prints a coreutils version, not oha's

@@ -11,10 +11,18 @@ import psycopg
 import pytest
 from conftest import alive
 
-from bench.database import Database, seed
+from bench.database import Database, free_port, seed
+from bench.errors import BenchError
 from bench.processes import cpus_allowed
 from bench.variants import Variant, running
-from bench.verify import BAD_LIMITS, GOOD_LIMITS, VerificationError, fetch, verify
+from bench.verify import (
+    BAD_LIMITS,
+    GOOD_LIMITS,
+    VerificationError,
+    expected_rows,
+    fetch,
+    verify,
+)
 
 
 def port_open(url: str) -> bool:
@@ -92,3 +100,15 @@ def test_verification_fails_on_a_real_mismatch(
     assert message.startswith(f"{variant.name}: GET /users row 5 is "), message
     assert user_id in message and "tampered@example.com" in message, message
     assert f"the database has {{'user_id': '{user_id}'" in message and email in message, message
+
+
+def test_no_answer_is_a_verification_error_not_a_crash() -> None:
+    """A server that died before or during verification (nothing listens on its port)."""
+    url = f"http://127.0.0.1:{free_port()}/users"
+    with pytest.raises(VerificationError, match=f"GET {url} got no answer"):
+        fetch(url)
+
+
+def test_an_unreachable_database_is_a_bench_error() -> None:
+    with pytest.raises(BenchError, match="cannot read the rows to expect from the database"):
+        expected_rows(f"postgresql://postgres@127.0.0.1:{free_port()}/bench", 1)
