@@ -30,7 +30,7 @@ def fetch(url: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("Content-Type", ""), err.read()
-    except (urllib.error.URLError, OSError) as err:
+    except OSError as err:  # URLError, refused, reset, timed out
         reason = getattr(err, "reason", err)
         raise VerificationError(f"GET {url} got no answer: {reason}") from None
 

@@ -78,23 +78,30 @@ def alive(pid: int) -> bool:
         return False
 
 
-def leftovers(marker: str | None = None) -> list[str]:
-    """Servers, oha and Postgres processes started by this test session still alive."""
-    marker = marker or os.environ[MARKER]
-    found = []
+def tagged(marker: str) -> Iterator[tuple[psutil.Process, str]]:
+    """Live processes (not this one, not zombies) whose environment carries `marker`.
+
+    Yields each with its command line (its name when the command line is empty).
+    """
     for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        ours = any(mark in cmdline for mark in (".nox/variants/", "pybench-pg-", "bin/oha"))
-        if proc.pid == os.getpid() or not (ours or proc.info["name"] == "postgres"):
-            continue
-        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         try:
-            if proc.environ().get(MARKER) == marker:
-                found.append(f"{proc.pid} {cmdline or proc.info['name']}")
+            if proc.environ().get(MARKER) != marker:
+                continue
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return found
+        yield proc, " ".join(proc.info["cmdline"] or []) or proc.info["name"]
+
+
+def leftovers(marker: str | None = None) -> list[str]:
+    """Servers, oha and Postgres processes started by this test session still alive."""
+    marks = (".nox/variants/", "pybench-pg-", "bin/oha")
+    return [
+        f"{proc.pid} {cmdline}"
+        for proc, cmdline in tagged(marker or os.environ[MARKER])
+        if proc.info["name"] == "postgres" or any(mark in cmdline for mark in marks)
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import psutil
 import pytest
-from conftest import MARKER, leftovers
+from conftest import MARKER, leftovers, tagged
 
 from bench import REPO, pinning, results
 from bench.variants import Variant
@@ -107,14 +107,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
 
 def _ours(marker: str, *needles: str) -> psutil.Process | None:
     """A live process of the run tagged `marker` whose command line holds every needle."""
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        try:
-            if all(n in cmdline for n in needles) and proc.environ().get(MARKER) == marker:
-                return proc
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return None
+    return next((p for p, cmd in tagged(marker) if all(n in cmd for n in needles)), None)
 
 
 def test_a_server_that_dies_fails_its_cell_and_the_run_goes_on(
