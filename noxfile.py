@@ -1,11 +1,6 @@
 """Thin nox sessions: each installs the harness and calls `python -m bench ...`."""
 
-import tomllib
-from pathlib import Path
-
 import nox
-
-MATRIX = tomllib.loads(Path("bench/matrix.toml").read_text())
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -45,20 +40,17 @@ def verify(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmark: every variant, pinned and measured, then report.md (options after --)."""
+    """The benchmark: the plan's cells, pinned and measured, then report.md (options after --).
+
+    Shard a plan over CI jobs with `-- --list-shards N` and `-- --shard I/N`; merge the shards'
+    run folders with `nox -s report -- RUN_DIR...`.
+    """
     _bench(session, "run")
 
 
 @nox.session(default=False)
-@nox.parametrize("variant", list(MATRIX["variants"]))
-def bench_variant(session: nox.Session, variant: str) -> None:
-    """One variant's benchmark, for sharding a matrix across CI jobs; merge with `report`."""
-    _bench(session, "run", "--variants", variant)
-
-
-@nox.session(default=False)
 def report(session: nox.Session) -> None:
-    """Re-render a run's report.md, or merge several runs: nox -s report -- RUN_DIR [...]."""
+    """Re-render a run's report.md, or merge shards: nox -s report -- RUN_DIR [...]."""
     _bench(session, "report")
 
 
@@ -84,6 +76,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "bench", "tests", "noxfile.py", "python_server")
     session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", "python_server")
     session.run("mypy")
+    session.run("lint-imports")
     manifest = "--manifest-path=rust_server/Cargo.toml"
     session.run("cargo", "fmt", manifest, "--check", external=True)
     session.run("cargo", "clippy", manifest, "--release", "--", "-D", "warnings", external=True)

@@ -1,16 +1,37 @@
-"""`python -m bench`: argument parsing, the wiring of the stages, and one-line errors."""
+"""`python -m bench`: argument parsing, the wiring of the stages, and one-line errors.
+
+Every input is checked before anything is built, started or written.
+"""
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import database, interrupts, loadgen, pinning, profiles, results, runner, variants
+from bench import interrupts
 from bench.errors import BenchError, UsageError
-from bench.merge import merge
-from bench.progress import RunProgress
-from bench.verify import verify
+from bench.load import oha
+from bench.model import merge, store
+from bench.model.results import Plan
+from bench.plan import matrix, pinning, profiles, shards
+from bench.plan.describe import describe, duration
+from bench.run import runner
+from bench.run.progress import RunProgress
+from bench.sut import database, variants
+from bench.sut.verify import verify
+
+AXIS_HELP = {
+    "runtime": "how Python apps are served: auto (each variant's own), uvicorn, uvicorn-standard",
+    "workers": "server processes of a Python variant, e.g. 1,2",
+    "pool": "database connections per worker, e.g. 5",
+    "concurrency": "oha connections (-c), e.g. 1,10,100",
+    "keepalive": "reuse connections: on, off or on,off (bare --keepalive: on)",
+    "limit": "rows per response, e.g. 1,100,1000",
+    "mode": "closed (open loop arrives with the honest-numbers issue)",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report",
         help="render report.md (and plots) from results.json alone; "
-        "several runs are merged into one",
+        "several runs (shards) are merged into one",
     )
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
@@ -59,33 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
-    p = sub.add_parser("run", help="benchmark the variants: the matrix loop, then the report")
+    p = sub.add_parser("run", help="benchmark: the plan's cells, one after the other, then report")
     p.add_argument(
         "--profile",
         default="default",
-        help=f"load profile from matrix.toml: {', '.join(profiles.names())}",
+        help=f"profile from matrix.toml: {', '.join(profiles.names())}",
     )
     p.add_argument("--variants", help="comma-separated variant names (default: all)")
-    p.add_argument("--concurrency", type=int, help="oha connections (-c)")
+    for axis in profiles.AXES:
+        p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
+    p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
     p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
     p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
     p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
     p.add_argument("--repeats", type=int, help="measured repeats per cell")
-    p.add_argument(
-        "--keepalive",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="reuse connections (the published runs used --disable-keepalive)",
-    )
     p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
     p.add_argument("--no-pin", action="store_true", help="do not pin any process")
+    p.add_argument("--shard", metavar="I/N", help="run only the I-th of N slices of the plan")
+    p.add_argument(
+        "--list-shards", type=int, metavar="N", help="print the plan's N shards as JSON and exit"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its estimate, start nothing"
+    )
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
     _add_common(p)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the selected variants."""
-    for variant in variants.select(args.variants):
+    for variant in matrix.select(args.variants):
         print(f"building {variant.name} ...", flush=True)
         variants.build(variant)
     return 0
@@ -93,7 +117,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
-    chosen = variants.select(args.variants)
+    chosen = matrix.select(args.variants)
+    database.check(args.db)
     if not args.no_build:
         cmd_build(args)
     with database.provision(args.db) as db:
@@ -107,9 +132,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one variant in the foreground against a freshly seeded database."""
-    (variant,) = variants.select([args.variant])
+    (variant,) = matrix.select([args.variant])
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
+    database.check(args.db)
     if not args.no_build:
         variants.build(variant)
     with (
@@ -124,38 +150,79 @@ def cmd_serve(args: argparse.Namespace) -> int:
     raise BenchError(f"{variant.name} exited with code {code}: see {server.log}")
 
 
-def _options(args: argparse.Namespace) -> runner.Options:
-    chosen = variants.select(args.variants)
-    shape = profiles.shape(
+def _plan(args: argparse.Namespace) -> Plan:
+    """The plan the run options describe (the whole plan; --shard is applied by the caller)."""
+    chosen = matrix.select(args.variants)
+    measure = profiles.measure(
         args.profile,
-        concurrency=args.concurrency,
         repeats=args.repeats,
         requests=args.requests,
-        keepalive=args.keepalive,
         duration_s=profiles.seconds(args.duration, "--duration") if args.duration else None,
         warmup_s=profiles.seconds(args.warmup, "--warmup") if args.warmup else None,
     )
+    given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
+    overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
+    return profiles.build(args.profile, chosen, measure, overrides)
+
+
+def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:
     if args.pin and args.no_pin:
         raise UsageError("--pin and --no-pin contradict each other; give one")
-    plan = (
-        pinning.unpinned()
-        if args.no_pin
-        else (pinning.parse(args.pin) if args.pin else pinning.auto())
-    )
-    return runner.Options(chosen, shape, args.profile, plan, args.db, args.out)
+    if args.no_pin:
+        return pinning.unpinned()
+    return pinning.parse(args.pin) if args.pin else pinning.auto()
+
+
+def _run_dir(out: Path | None) -> Path:
+    """The run folder to write, checked to be creatable (it is created once the run starts)."""
+    path = (out or runner.default_run_dir()).absolute()
+    if (path / "results.json").exists():
+        raise UsageError(f"--out {path} already holds a run; pass a new folder")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is a file; pass a folder")
+    base = next(p for p in [path, *path.parents] if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path} cannot be created ({base} is not a writable folder)")
+    return path
+
+
+def _create(run_dir: Path) -> Path:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {run_dir} cannot be created: {exc.strerror}") from None
+    return run_dir
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Benchmark: build, provision, run every cell, write results.json and report.md."""
-    opts = _options(args)
-    oha = loadgen.locate()
+    """Benchmark: check everything, build, provision, run every cell, write results and report."""
+    plan = _plan(args)
+    known = matrix.load_variants()
+    if args.list_shards is not None:
+        print(json.dumps(shards.listing(plan, args.list_shards, known)))
+        return 0
+    if args.shard:
+        plan = shards.select(plan, *shards.parse(args.shard), known)
+    cpus = _cpu_plan(args)
+    if args.dry_run:
+        database.check(args.db, connect=False)
+        print(describe(plan, known))
+        return 0
+    database.check(args.db)
+    run_dir = _run_dir(args.out)
+    oha_path = oha.locate()
     if not args.no_build:
-        cmd_build(args)
-    run_dir = runner.new_run_dir(opts.out)
-    print(f"run folder: {run_dir}\npinning: {opts.plan.note}", flush=True)
+        for variant in dict.fromkeys(c.variant for c in plan.selected()):
+            print(f"building {variant} ...", flush=True)
+            variants.build(known[variant])
+    _create(run_dir)
+    estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
+    print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
+    print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
+    opts = runner.Options(known, plan, cpus, args.db)
     try:
-        with RunProgress(len(opts.variants)) as progress:
-            run = runner.execute(opts, run_dir, oha, progress.phase)
+        with RunProgress(len(plan.selected())) as progress:
+            run = runner.execute(opts, run_dir, oha_path, progress.phase)
     finally:
         if (run_dir / "results.json").exists():
             runner.link_latest(run_dir)
@@ -167,7 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _render(run_dir: Path) -> Path:
-    from bench.report import write_report  # matplotlib loads only when a report is drawn
+    from bench.render.report import write_report  # matplotlib loads only when a report is drawn
 
     return write_report(run_dir)
 
@@ -183,18 +250,22 @@ def _results_file(given: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Re-render one run's report, or merge several runs into a new one and render it."""
+    """Re-render one run's report, or merge several runs (shards) into a new one."""
     paths = [_results_file(p) for p in args.runs or [runner.RUNS.parent / "latest"]]
-    dirs = [p.parent for p in paths]
-    loaded = [results.load(p) for p in paths]
+    loaded = [store.load(p) for p in paths]
     if len(loaded) == 1 and args.out is None:
-        print(f"report: {_render(dirs[0])}")
+        print(f"report: {_render(paths[0].parent)}")
         return 0
-    merged = merge(loaded, "")
-    run_dir = runner.new_run_dir(args.out)
+    merged = merge.merge(loaded, "")
+    run_dir = _create(_run_dir(args.out))
     merged.run_id = run_dir.name
-    results.save(merged, run_dir / "results.json")
+    store.save(merged, run_dir / "results.json")
     print(f"merged {len(loaded)} runs into {run_dir}\nreport: {_render(run_dir)}")
+    if merged.missing:
+        absent = merge.missing_shards(loaded)
+        which = f" (shard {', '.join(absent)} not given)" if absent else ""
+        print(f"missing: {len(merged.missing)} planned cells were not measured{which}")
+        return 1
     return 0
 
 

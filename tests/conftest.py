@@ -16,10 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import loadgen
-from bench.database import Database, provision
 from bench.errors import BenchError
-from bench.variants import Variant, build, load_variants
+from bench.load import oha as loadgen
+from bench.plan.matrix import Variant, load_variants
+from bench.sut.database import Database, provision
+from bench.sut.variants import build
 
 VARIANTS = load_variants()
 MARKER = "PYBENCH_TEST_SESSION"

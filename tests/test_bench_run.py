@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,10 +14,12 @@ import psutil
 import pytest
 from conftest import MARKER, leftovers, tagged
 
-from bench import REPO, pinning, results
-from bench.variants import Variant
+from bench import REPO
+from bench.model import store
+from bench.plan import pinning
+from bench.plan.matrix import Variant
 
-SCHEMA = json.loads((REPO / "bench" / "results.schema.json").read_text())
+SCHEMA = json.loads(store.SCHEMA_FILE.read_text())
 
 
 def bench(*args: str, **kwargs: object) -> subprocess.Popen[str]:
@@ -41,7 +44,7 @@ def test_smoke_run_measures_every_variant_pinned(
     assert proc.returncode == 0, stderr
     data = json.loads((out / "results.json").read_text())
     jsonschema.validate(data, SCHEMA)
-    run = results.load(out / "results.json")
+    run = store.load(out / "results.json")
     assert [c.variant for c in run.cells] == list(built_variants)
     plan = pinning.auto()
     for cell in run.cells:
@@ -52,8 +55,12 @@ def test_smoke_run_measures_every_variant_pinned(
         usage = cell.repeats[0].usage
         assert usage["server"].peak_rss_mib > 0 and usage["server"].samples >= 4
     meta = run.metadata
-    assert meta["tools"]["oha"].startswith("oha ") and meta["git"]["commit"]
-    assert all(meta["variants"][v]["packages"] for v in built_variants)
+    assert (meta.tools["oha"] or "").startswith("oha ") and meta.git.commit
+    assert all(meta.variants[v].packages for v in built_variants)
+    for cell in run.cells:
+        assert cell.server and cell.server.command[-1] != ""
+        assert (out / cell.artifacts["server_log"]).is_file()
+        assert f"--pool-size {cell.params.pool}" in " ".join(cell.server.command)
     assert "--disable-keepalive" in run.cells[0].oha_command
     report = (out / "report.md").read_text()
     assert all(f"| {v}" in report or f" {v} |" in report for v in built_variants)
@@ -94,7 +101,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    run = results.load(path)
+    run = store.load(path)
     first, second = run.cells
     assert first.ok and len(first.repeats) == 3
     assert second.error and second.error.startswith("interrupted")
@@ -134,9 +141,52 @@ def test_a_server_that_dies_fails_its_cell_and_the_run_goes_on(
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
-    crashed, survivor = results.load(out / "results.json").cells
+    crashed, survivor = store.load(out / "results.json").cells
     assert not crashed.ok and crashed.error and "fastapi-async exited" in crashed.error
     assert survivor.ok and survivor.repeats[0].load.ok > 0
     assert "failed: fastapi-async" in stdout
-    assert "`fastapi-async` failed: fastapi-async exited" in (out / "report.md").read_text()
+    expected = f"`fastapi-async` ({crashed.label}) failed: fastapi-async exited"
+    assert expected in (out / "report.md").read_text()
     assert not leftovers(marker)
+
+
+def run_json(*args: str, timeout: float = 300) -> str:
+    """Run `python -m bench run ARGS` to the end; return its stdout (exit code 0 asserted)."""
+    proc = bench("run", *args)
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, stderr
+    return stdout
+
+
+SHARDED = ("--variants", "axum,fastapi-tuned", "--concurrency", "1,10", "--limit", "1,100",
+           "--profile", "smoke", "--duration", "0.5s", "--warmup", "0", "--no-build")  # fmt: skip
+
+
+def test_three_shards_merge_into_the_unsharded_plan_and_a_missing_one_is_named(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    listing = json.loads(run_json(*SHARDED, "--list-shards", "3"))
+    assert [s["shard"] for s in listing] == ["1/3", "2/3", "3/3"]
+    assert sum(s["cells"] for s in listing) == 8
+    dry = run_json(*SHARDED, "--dry-run")
+    planned = re.findall(r"^\s+\d+\s+([0-9a-f]{12})\s", dry, re.MULTILINE)
+    assert len(planned) == 8 and "estimated" in dry.splitlines()[-1]
+    shards = []
+    for i in (1, 2, 3):
+        shards.append(tmp_path / f"shard{i}")
+        run_json(*SHARDED, "--shard", f"{i}/3", "--out", str(shards[-1]))
+    measured = [c.id for s in shards for c in store.load(s / "results.json").cells]
+    assert sorted(measured) == sorted(planned)
+    proc = bench("report", *map(str, shards), "--out", str(tmp_path / "merged"))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    merged = store.load(tmp_path / "merged" / "results.json")
+    assert [c.id for c in merged.cells] == planned and not merged.missing
+    assert merged.plan.shard is None and merged.metadata.merged_from == [s.name for s in shards]
+    proc = bench("report", str(shards[0]), str(shards[2]), "--out", str(tmp_path / "partial"))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "(shard 2/3 not given)" in stdout
+    partial = store.load(tmp_path / "partial" / "results.json")
+    assert partial.missing == store.load(shards[1] / "results.json").plan.shard.cells  # type: ignore[union-attr]
+    assert "**Missing**" in (tmp_path / "partial" / "report.md").read_text()

@@ -14,8 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.database import free_port
-from bench.variants import Variant, load_variants
+from bench import REPO
+from bench.plan.matrix import Variant, load_variants
+from bench.sut.database import free_port
 
 # Without DATABASE_URL, so that every command uses the embedded provider unless told otherwise.
 ENV = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -65,44 +66,60 @@ def test_bad_command_line_is_one_line(args: tuple[str, ...], says: str) -> None:
     assert says in line, line
 
 
+def tree(root: Path) -> list[tuple[str, int]]:
+    """Every path under `root` with its modification time, to tell whether anything changed."""
+    return sorted((str(p), p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")])
+
+
+REPORTS = REPO / "reports"
+UNREACHABLE = "postgresql://bench@127.0.0.1:1/bench"
+BAD_INPUT = [
+    # (id, run arguments, environment additions, what the one line must say)
+    ("profile", ["--profile", "nope"], {}, "unknown profile 'nope'"),
+    ("variant", ["--variants", "axum,nosuch"], {}, "unknown variant 'nosuch'"),
+    ("variant-twice", ["--variants", "axum,axum"], {}, "names a variant twice"),
+    ("duration", ["--duration", "10x"], {}, "not a duration"),
+    ("duration-and-requests", ["--duration", "1s", "--requests", "9"], {}, "contradict"),
+    ("requests", ["--requests", "0"], {}, "--requests 0 is out of range"),
+    ("repeats", ["--repeats", "0"], {}, "--repeats 0 is out of range"),
+    ("concurrency", ["--concurrency", "0"], {}, "--concurrency 0 is out of range"),
+    ("concurrency-list", ["--concurrency", "1,ten"], {}, "'ten' is not a whole number"),
+    ("keepalive", ["--keepalive", "sometimes"], {}, "is not on or off"),
+    ("limit", ["--limit", "1,5000"], {}, "--limit 5000 is out of range"),
+    ("workers", ["--workers", "0"], {}, "--workers 0 is out of range"),
+    ("connections", ["--workers", "10", "--pool", "10"], {}, "workers x pool = 100"),
+    ("runtime", ["--runtime", "hypercorn"], {}, "--runtime 'hypercorn' is unknown"),
+    ("mode", ["--mode", "open"], {}, "open loop arrives"),
+    ("all-skipped", ["--variants", "fastapi-tuned", "--runtime", "uvicorn"], {}, "every cell"),
+    ("shard", ["--shard", "4/3"], {}, "--shard '4/3' is not I/N"),
+    ("shard-count", ["--shard", "1/9"], {}, "cannot split a plan of 5 cells into 9"),
+    ("list-shards", ["--list-shards", "0"], {}, "into 0 shards"),
+    ("pin-missing", ["--pin", "server=0"], {}, "no CPUs for database, loadgen"),
+    ("pin-cpu", ["--pin", "server=0,db=0,loadgen=4096"], {}, "not available"),
+    ("pin-and-no-pin", ["--pin", "server=0,db=0,loadgen=0", "--no-pin"], {}, "contradict"),
+    ("db", ["--db", "sqlite"], {}, "unknown database provider 'sqlite'"),
+    ("flag", ["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
+    ("out-under-a-file", ["--out", "/dev/null/run"], {}, "cannot be created"),
+    ("out-a-file", ["--out", "/dev/null"], {}, "is a file"),
+    ("url-malformed", [], {"DATABASE_URL": "mysql://u:hunter2@h/db"}, "not a PostgreSQL URL"),
+    ("url-bad-port", [], {"DATABASE_URL": "postgresql://u@h:99999/db"}, "not a PostgreSQL URL"),
+    ("url-unreachable", [], {"DATABASE_URL": UNREACHABLE}, "cannot be reached"),
+    ("external-without-url", ["--db", "external"], {}, "needs DATABASE_URL"),
+    ("oha", [], {"OHA": "/bin/true"}, "needs oha >= 1.15.0"),
+]
+
+
 @pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (("--profile", "nope"), "unknown profile 'nope'"),
-        (("--variants", "axum,nosuch"), "unknown variant 'nosuch'"),
-        (("--duration", "10x"), "not a duration"),
-        (("--concurrency", "0"), "--concurrency 0 is out of range"),
-        (("--repeats", "0"), "--repeats 0 is out of range"),
-        (("--pin", "server=0"), "no CPUs for database, loadgen"),
-        (("--pin", "server=0,db=0,loadgen=4096"), "not available"),
-        (("--pin", "server=0,db=0,loadgen=0", "--no-pin"), "contradict"),
-    ],
-    ids=[
-        "profile",
-        "variant",
-        "duration",
-        "concurrency",
-        "repeats",
-        "pin-missing",
-        "pin-cpu",
-        "pin-and-no-pin",
-    ],
+    ("args", "env", "says"), [case[1:] for case in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
 )
-def test_bad_run_options_are_one_line_and_write_nothing(
-    args: tuple[str, ...], says: str, tmp_path: Path
+def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(
+    args: list[str], env: dict[str, str], says: str
 ) -> None:
-    out = tmp_path / "run"
-    line = assert_one_line_usage_error(bench("run", "--no-build", "--out", str(out), *args))
+    before = tree(REPORTS)
+    line = assert_one_line_usage_error(bench("run", "--no-build", *args, env={**ENV, **env}))
     assert says in line, line
-    assert not out.exists()
-
-
-def test_oha_that_is_not_a_recent_oha_is_one_line(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    env = {**ENV, "OHA": "/bin/true"}
-    line = assert_one_line_usage_error(bench("run", "--no-build", "--out", str(out), env=env))
-    assert "OHA=/bin/true" in line and "needs oha >= 1.15.0" in line, line
-    assert not out.exists()
+    assert "hunter2" not in line
+    assert tree(REPORTS) == before, "a refused run changed reports/"
 
 
 def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None:

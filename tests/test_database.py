@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from conftest import alive
 
-from bench.database import Database, provision, redact, seed
 from bench.errors import BenchError, UsageError
-from bench.processes import cpus_allowed
+from bench.load.processes import cpus_allowed
+from bench.sut.database import Database, provision, redact, seed
 
 
 def expected_users() -> list[tuple[str, str, str]]:

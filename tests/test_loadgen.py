@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import loadgen
-from bench.database import Database
-from bench.results import LoadShape
-from bench.variants import Variant, running
+from bench.load import oha as loadgen
+from bench.model.results import Measure, Params
+from bench.plan.matrix import Variant
+from bench.sut.database import Database
+from bench.sut.variants import running
 
 DATA = Path(__file__).parent / "data"
 
@@ -40,24 +41,39 @@ def test_garbage_is_a_clear_error() -> None:
         loadgen.parse("Error: connection refused")
 
 
-def test_command_line_follows_the_shape() -> None:
+def params(concurrency: int, keepalive: bool, limit: int = 100) -> Params:
+    return Params(
+        runtime=None, workers=None, pool=5, concurrency=concurrency, keepalive=keepalive,
+        limit=limit, mode="closed",
+    )  # fmt: skip
+
+
+def test_command_line_follows_the_cell() -> None:
     oha = Path("/x/oha")
-    timed = loadgen.command(oha, "http://127.0.0.1:1/users", LoadShape(10, False, duration_s=2))
+    timed = loadgen.command(
+        oha, "http://127.0.0.1:1/users", params(10, False), Measure(duration_s=2)
+    )
     assert timed[-1] == "http://127.0.0.1:1/users"
     assert timed[timed.index("-c") : timed.index("-c") + 2] == ["-c", "10"]
     assert "-w" in timed and "--disable-keepalive" in timed and "2s" in timed
-    counted = loadgen.command(oha, "http://h/users", LoadShape(5, True, requests=50000))
+    counted = loadgen.command(oha, "http://h/users", params(5, True), Measure(requests=50000))
     assert "-n" in counted and "50000" in counted and "--disable-keepalive" not in counted
     assert "-z" not in counted
+    warmup = loadgen.command(oha, "http://h/users", params(5, True), Measure(requests=9), 1.5)
+    assert "-z" in warmup and "1.5s" in warmup and "-n" not in warmup
+
+
+def test_the_published_endpoint_has_no_query_and_other_limits_do() -> None:
+    assert loadgen.url("http://h", params(10, False)) == "http://h/users"
+    assert loadgen.url("http://h", params(10, False, limit=7)) == "http://h/users?limit=7"
 
 
 @pytest.mark.parametrize("path, failed", [("/users?limit=0", True), ("/users", False)])
 def test_failure_rule_on_real_non_2xx(
     path: str, failed: bool, oha: Path, built_variants: dict[str, Variant], database: Database
 ) -> None:
-    shape = LoadShape(concurrency=2, keepalive=True, requests=200)
     with running(built_variants["fastapi-tuned"], database.url) as server:
-        cmd = loadgen.command(oha, server.url + path, shape)
+        cmd = loadgen.command(oha, server.url + path, params(2, True), Measure(requests=200))
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
     result = loadgen.parse(out)
     assert result.ok + result.non_2xx + result.errors == 200

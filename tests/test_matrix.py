@@ -1,33 +1,132 @@
-"""Profiles from matrix.toml with command-line overrides, and merging sharded runs."""
+"""Plans from matrix.toml: sweeps, cross products, skips, overrides, estimates and shards."""
 
-import copy
-from pathlib import Path
+import itertools
 
 import pytest
 
-from bench import profiles, results
 from bench.errors import UsageError
-from bench.merge import merge
+from bench.model.results import CellSpec, Measure, Plan
+from bench.plan import matrix, profiles, shards
 
-STORED = Path(__file__).parent / "data" / "results-v1.json"
+VARIANTS = matrix.load_variants()
+
+
+def plan(profile: str = "default", variants: str | None = None, **axes: str) -> Plan:
+    """The plan `python -m bench run --profile P --variants V --axis LIST ...` would run."""
+    overrides = {axis: profiles.parse_axis(axis, text) for axis, text in axes.items()}
+    chosen = matrix.select(variants)
+    return profiles.build(profile, chosen, profiles.measure(profile), overrides)
 
 
 def test_profiles_in_the_matrix_file() -> None:
-    assert {"default", "seed-exact", "smoke"} <= set(profiles.names())
-    seed = profiles.shape("seed-exact")
-    assert (seed.requests, seed.concurrency, seed.keepalive, seed.repeats) == (50000, 10, False, 1)
-    smoke = profiles.shape("smoke")
-    assert smoke.duration_s == 2 and smoke.repeats == 1
+    assert {"default", "seed-exact", "smoke", "full"} <= set(profiles.names())
+    seed = profiles.measure("seed-exact")
+    assert (seed.requests, seed.duration_s, seed.repeats) == (50000, None, 1)
+    (cell,) = plan("seed-exact", "axum").cells
+    assert (cell.params.concurrency, cell.params.keepalive, cell.params.limit) == (10, False, 100)
 
 
-def test_overrides_replace_the_profile_and_a_duration_replaces_a_count() -> None:
-    shape = profiles.shape("seed-exact", duration_s=20.0, concurrency=50, keepalive=True)
-    assert (shape.duration_s, shape.requests, shape.concurrency, shape.keepalive) == (
-        20.0, None, 50, True,
-    )  # fmt: skip
-    counted = profiles.shape("default", requests=1000)
-    assert (counted.requests, counted.duration_s) == (1000, None)
-    assert counted.label() == "c=10 keepalive=off n=1000"
+def test_default_plan_is_the_published_shape_once_per_variant() -> None:
+    default = plan()
+    assert [c.variant for c in default.cells] == list(VARIANTS)
+    assert len(default.sweeps) == 1 and not default.skips
+    for cell in default.cells:
+        p = cell.params
+        assert (p.concurrency, p.keepalive, p.limit, p.pool, p.mode) == (
+            10,
+            False,
+            100,
+            5,
+            "closed",
+        )
+        assert (p.workers is None) == (cell.variant == "axum")
+        assert p.runtime == VARIANTS[cell.variant].runtime
+
+
+def test_command_line_lists_are_one_cross_product_with_variants_innermost() -> None:
+    cells = plan(variants="axum,fastapi-tuned", concurrency="1,10,100", limit="1,100").cells
+    assert len(cells) == 12
+    expected = [
+        (c, limit, v)
+        for c, limit in itertools.product([1, 10, 100], [1, 100])
+        for v in ("axum", "fastapi-tuned")
+    ]
+    assert [(c.params.concurrency, c.params.limit, c.variant) for c in cells] == expected
+    assert len({c.id for c in cells}) == 12
+    assert cells[0].label.startswith("c=1 keepalive=off limit=1 pool=5")
+
+
+def test_ids_and_labels_derive_from_parameters() -> None:
+    a, b = plan(variants="fastapi-async").cells[0], plan(variants="fastapi-async").cells[0]
+    assert a.id == b.id and a.label == b.label
+    other = plan(variants="fastapi-async", keepalive="on").cells[0]
+    assert other.id != a.id and "keepalive=on" in other.label
+    rebuilt = CellSpec.model_validate({"variant": a.variant, "params": a.params.model_dump()})
+    assert rebuilt.id == a.id
+
+
+def test_full_profile_is_a_union_of_sweeps_without_duplicates() -> None:
+    full = plan("full")
+    ids = [c.id for c in full.cells]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {i for s in full.sweeps for i in s.cells}
+    default_cells = {c.id for c in plan().cells}
+    shared = [s.name for s in full.sweeps if default_cells <= set(s.cells)]
+    assert len(shared) >= 2, "the default shape belongs to every sweep that varies around it"
+    concurrency = {c.params.concurrency for c in full.cells}
+    assert concurrency == {1, 10, 50, 100, 256}
+    assert {c.params.limit for c in full.cells} == {1, 10, 100, 1000}
+
+
+def test_axes_that_mean_nothing_for_a_variant_are_skipped_with_a_reason() -> None:
+    p = plan(variants="fastapi-async,axum", workers="1,2")
+    assert [(c.variant, c.params.workers) for c in p.cells] == [
+        ("fastapi-async", 1), ("axum", None), ("fastapi-async", 2),
+    ]  # fmt: skip
+    (skip,) = p.skips
+    assert skip.variant == "axum" and skip.axes["workers"] == 2
+    assert "workers mean nothing for axum" in skip.reason
+
+
+def test_a_runtime_a_variant_does_not_run_on_is_skipped() -> None:
+    p = plan(variants="fastapi-tuned,fastapi-async", runtime="uvicorn")
+    assert [c.variant for c in p.cells] == ["fastapi-async"]
+    assert "fastapi-tuned runs on uvicorn-standard only" in p.skips[0].reason
+    with pytest.raises(UsageError, match="every cell of this plan is skipped"):
+        plan(variants="fastapi-tuned", runtime="uvicorn")
+
+
+@pytest.mark.parametrize(
+    ("axis", "text", "says"),
+    [
+        ("concurrency", "1,x", "'x' is not a whole number"),
+        ("concurrency", "0", "--concurrency 0 is out of range"),
+        ("limit", "2001", "--limit 2001 is out of range"),
+        ("keepalive", "maybe", "not on or off"),
+        ("runtime", "granian", "--runtime 'granian' is unknown"),
+        ("mode", "open", "open loop arrives"),
+        ("pool", "1,,2", "empty item"),
+    ],
+)
+def test_bad_axis_values_are_usage_errors(axis: str, text: str, says: str) -> None:
+    with pytest.raises(UsageError, match=says):
+        profiles.parse_axis(axis, text)
+
+
+def test_too_many_database_connections_are_refused() -> None:
+    with pytest.raises(UsageError, match="workers x pool = 100"):
+        plan(variants="fastapi-async", workers="10", pool="10")
+
+
+def test_measure_overrides_and_bounds() -> None:
+    m = profiles.measure("seed-exact", duration_s=20.0)
+    assert (m.duration_s, m.requests) == (20.0, None)
+    assert profiles.measure("default", requests=1000).duration_s is None
+    with pytest.raises(UsageError, match="contradict"):
+        profiles.measure("default", requests=10, duration_s=1.0)
+    for bad in ({"duration_s": 601.0}, {"requests": 0}, {"repeats": 101}):
+        with pytest.raises(UsageError, match=r"range|at most"):
+            profiles.measure("default", **bad)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("10s", 10), ("500ms", 0.5), ("1m", 60), ("3", 3)])
@@ -35,19 +134,53 @@ def test_durations(text: str, seconds: float) -> None:
     assert profiles.seconds(text, "--duration") == seconds
 
 
-@pytest.mark.parametrize("overrides", [{"duration_s": 601.0}, {"requests": 0}, {"repeats": 101}])
-def test_unbounded_loads_are_refused(overrides: dict[str, float]) -> None:
-    with pytest.raises(UsageError, match=r"range|at most"):
-        profiles.shape("default", **overrides)
+def test_estimates_add_up_from_the_measurement_settings() -> None:
+    p = plan(variants="axum")
+    m = p.measure
+    (cell,) = p.cells
+    expected = profiles.START_S["rust"] + m.warmup_s
+    expected += m.repeats * ((m.duration_s or 0) + profiles.REPEAT_OVERHEAD_S)
+    assert profiles.estimate(cell, VARIANTS, m) == pytest.approx(expected)
+    counted = Measure(requests=VARIANTS["axum"].rps_hint * 4, repeats=1)
+    assert profiles.estimate(cell, VARIANTS, counted) == pytest.approx(
+        profiles.START_S["rust"] + 4 + profiles.REPEAT_OVERHEAD_S
+    )
 
 
-def test_merge_joins_shards_and_refuses_mixed_machines() -> None:
-    run = results.load(STORED)
-    first, second = copy.deepcopy(run), copy.deepcopy(run)
-    first.cells, second.cells = run.cells[:2], run.cells[2:]
-    merged = merge([first, second], "merged")
-    assert [c.variant for c in merged.cells] == [c.variant for c in run.cells]
-    assert merged.metadata["merged_from"] == [run.run_id, run.run_id]
-    second.metadata["cpu"] = {**second.metadata["cpu"], "model": "Other CPU"}
-    with pytest.raises(UsageError, match=r"cpu\.model differs"):
-        merge([first, second], "merged")
+def test_shards_partition_the_plan_and_balance_time() -> None:
+    full = plan("full")
+    parts = shards.split(full, 3, VARIANTS)
+    ids = [i for s in parts for i in s.cells]
+    assert sorted(ids) == sorted(c.id for c in full.cells)
+    assert len(ids) == len(set(ids))
+    for part in parts:  # plan order inside each shard
+        order = [c.id for c in full.cells if c.id in part.cells]
+        assert part.cells == order
+    cost = {c.id: profiles.estimate(c, VARIANTS, full.measure) for c in full.cells}
+    loads = [sum(cost[i] for i in s.cells) for s in parts]
+    assert max(loads) - min(loads) <= max(cost.values())
+    assert shards.split(plan("full"), 3, VARIANTS) == parts  # deterministic
+
+
+def test_shards_are_balanced_by_time_not_count() -> None:
+    # seed-exact: 50000 requests take far longer on fastapi-sync than on axum
+    p = plan("seed-exact")
+    parts = shards.split(p, 3, VARIANTS)
+    sizes = sorted(len(s.cells) for s in parts)
+    assert sizes != [1, 2, 2], "a count-balanced split; expected the slow variant alone"
+    slowest = max(p.cells, key=lambda c: profiles.estimate(c, VARIANTS, p.measure))
+    assert [slowest.id] in [s.cells for s in parts]
+    listing = shards.listing(p, 3, VARIANTS)
+    assert [e["shard"] for e in listing] == ["1/3", "2/3", "3/3"]
+    assert sum(int(str(e["cells"])) for e in listing) == len(p.cells)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "x", "1/0", "2"])
+def test_bad_shards_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="--shard"):
+        shards.parse(text)
+
+
+def test_more_shards_than_cells_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="cannot split a plan of 5 cells into 6"):
+        shards.split(plan(), 6, VARIANTS)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench import pinning
 from bench.errors import UsageError
+from bench.plan import pinning
 
 
 def test_two_cpus_put_the_server_alone() -> None:

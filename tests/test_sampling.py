@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import processes
-from bench.sampling import Sampler
+from bench.load import processes
+from bench.load.sampling import Sampler
 
 BUSY = "import time\nx = bytearray(200 * 2**20)\nx[::4096] = b'1' * len(x[::4096])\nwhile 1: pass"
 

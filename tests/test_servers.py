@@ -11,11 +11,12 @@ import psycopg
 import pytest
 from conftest import alive
 
-from bench.database import Database, free_port, seed
 from bench.errors import BenchError
-from bench.processes import cpus_allowed
-from bench.variants import Variant, running
-from bench.verify import (
+from bench.load.processes import cpus_allowed
+from bench.plan.matrix import Variant
+from bench.sut.database import Database, free_port, seed
+from bench.sut.variants import running
+from bench.sut.verify import (
     BAD_LIMITS,
     GOOD_LIMITS,
     VerificationError,

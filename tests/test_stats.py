@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from bench import stats
+from bench.analysis import stats
 
 
 def test_summary_of_one_two_three() -> None:

@@ -5,7 +5,7 @@ import time
 
 import psutil
 
-from bench.results import Usage
+from bench.model.results import Usage
 
 MIB = 1024 * 1024
 PEAK_WINDOW_S = 1.0  # peak CPU is the busiest 1 s window: /proc CPU times tick every 10 ms

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, UsageError
+from bench.model.results import DEFAULT_LIMIT, FAILURE_THRESHOLD, LoadResult, Measure, Params
 from bench.paths import cache_dir
-from bench.results import FAILURE_THRESHOLD, LoadResult, LoadShape
 
 OHA_VERSION = "1.15.0"
 PERCENTILES = ("p50", "p90", "p99", "p99.9")
@@ -80,22 +80,31 @@ def version(oha: Path) -> str:
     return next(iter(out.stdout.strip().splitlines()), "")
 
 
-def command(oha: Path, url: str, shape: LoadShape, duration_s: float | None = None) -> list[str]:
-    """The oha command line for one run of `shape` (closed loop at fixed concurrency).
+def url(base: str, params: Params) -> str:
+    """The endpoint a cell loads: GET /users as published, with ?limit=N for other sizes."""
+    return (
+        f"{base}/users" if params.limit == DEFAULT_LIMIT else f"{base}/users?limit={params.limit}"
+    )
 
-    `duration_s` overrides the shape's duration (used for warmups).
+
+def command(
+    oha: Path, target: str, params: Params, measure: Measure, duration_s: float | None = None
+) -> list[str]:
+    """The oha command line for one run of a cell (closed loop at fixed concurrency).
+
+    `duration_s` replaces the measured duration or request count (used for warmups).
     """
-    cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(shape.concurrency)]
-    seconds = duration_s or shape.duration_s
+    cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(params.concurrency)]
+    seconds = duration_s or measure.duration_s
     if seconds:
         cmd += ["-z", f"{seconds:g}s", "-w"]  # -w: in-flight requests finish, not counted as errors
-    elif shape.requests:
-        cmd += ["-n", str(shape.requests)]
+    elif measure.requests:
+        cmd += ["-n", str(measure.requests)]
     else:
-        raise UsageError("a load shape needs a duration or a request count")
-    if not shape.keepalive:
+        raise UsageError("a measurement needs a duration or a request count")
+    if not params.keepalive:
         cmd.append("--disable-keepalive")
-    return [*cmd, url]
+    return [*cmd, target]
 
 
 def parse(text: str) -> LoadResult:

@@ -16,7 +16,7 @@ ALIASES = {
 
 
 @dataclass(frozen=True)
-class Plan:
+class CpuPlan:
     """CPUs per role (None: not pinned, inherits the harness's affinity), and why."""
 
     cpus: dict[str, list[int] | None]
@@ -37,7 +37,7 @@ def available() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def auto(cpus: list[int] | None = None) -> Plan:
+def auto(cpus: list[int] | None = None) -> CpuPlan:
     """The default plan: the server gets half the CPUs (alone), database and loadgen share the rest.
 
     On 2 CPUs: server alone on the first, database and load generator on the second.
@@ -45,7 +45,7 @@ def auto(cpus: list[int] | None = None) -> Plan:
     cpus = cpus or available()
     if len(cpus) == 1:
         only = cpus[:1]
-        return Plan(
+        return CpuPlan(
             {r: only for r in ROLES},
             "auto",
             f"one CPU ({only[0]}): server, database and load generator share it",
@@ -63,17 +63,17 @@ def auto(cpus: list[int] | None = None) -> Plan:
             f"{len(cpus)} CPUs: server alone on CPU {fmt(server)}; database and load "
             f"generator share CPU {fmt(rest)}"
         )
-    return Plan({"server": server, "database": db, "loadgen": load}, "auto", note)
+    return CpuPlan({"server": server, "database": db, "loadgen": load}, "auto", note)
 
 
-def unpinned() -> Plan:
+def unpinned() -> CpuPlan:
     """No pinning: every process may use every CPU the harness may use."""
-    return Plan(
+    return CpuPlan(
         {r: None for r in ROLES}, "--no-pin", f"not pinned: all roles share CPUs {fmt(available())}"
     )
 
 
-def parse(spec: str, cpus: list[int] | None = None) -> Plan:
+def parse(spec: str, cpus: list[int] | None = None) -> CpuPlan:
     """Parse `server=0-3,db=4-5,loadgen=6-7` (a bare list item continues the previous role)."""
     allowed = set(cpus or available())
     plan: dict[str, list[int]] = {}
@@ -95,7 +95,7 @@ def parse(spec: str, cpus: list[int] | None = None) -> Plan:
         )
     cpus_of = {r: sorted(set(plan[r])) for r in ROLES}
     note = ", ".join(f"{r} on {fmt(c)}" for r, c in cpus_of.items())
-    return Plan(dict(cpus_of), "--pin", note)
+    return CpuPlan(dict(cpus_of), "--pin", note)
 
 
 def _cpu_range(text: str, allowed: set[int]) -> list[int]:

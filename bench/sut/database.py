@@ -25,8 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from bench import REPO, processes
+from bench import REPO
 from bench.errors import BenchError, UsageError, first_line
+from bench.load import processes
 
 PROVIDERS = ("embedded", "system", "external")
 PG_SYSTEM_USER = "pybench-postgres"
@@ -52,7 +53,10 @@ class Database:
 
 def redact(url: str) -> str:
     """Replace the password in a database URL (user:password@ or ?password=) with `***`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be parsed)"
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
@@ -62,8 +66,12 @@ def redact(url: str) -> str:
 
 def check_url(url: str) -> str:
     """Return `url` if it looks like a PostgreSQL URL, else raise a UsageError saying why."""
-    parts = urlsplit(url)
-    has_host = parts.hostname or "host=" in parts.query  # ?host=/run/postgresql: a socket
+    try:
+        parts = urlsplit(url)
+        has_host = parts.hostname or "host=" in parts.query  # ?host=/run/postgresql: a socket
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        parts, has_host = urlsplit(""), False
     if parts.scheme not in ("postgresql", "postgres") or not has_host:
         raise UsageError(
             f"DATABASE_URL {redact(url)!r} is not a PostgreSQL URL; "
@@ -81,6 +89,30 @@ def choose_provider(requested: str | None) -> str:
             f"unknown database provider {requested!r}; use one of {', '.join(PROVIDERS)}"
         )
     return requested
+
+
+def check(requested: str | None, connect: bool = True) -> str:
+    """Check the provider choice before anything starts; return the provider.
+
+    For `external`: DATABASE_URL must be set, look like a PostgreSQL URL and (if `connect`)
+    accept a connection. Every problem is a one-line UsageError.
+    """
+    provider = choose_provider(requested)
+    if provider != "external":
+        return provider
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise UsageError("--db external needs DATABASE_URL=postgresql://user@host:port/dbname")
+    check_url(url)
+    if connect:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            raise UsageError(
+                f"DATABASE_URL {redact(url)} cannot be reached ({first_line(exc)}); "
+                "start that server, fix the URL, or unset DATABASE_URL for a local Postgres"
+            ) from None
+    return provider
 
 
 @contextmanager

@@ -35,6 +35,16 @@ def fetch(url: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
         raise VerificationError(f"GET {url} got no answer: {reason}") from None
 
 
+def health(base_url: str) -> dict[str, Any]:
+    """The server's own GET /health answer (a JSON object), as it describes itself."""
+    status, _, body = fetch(f"{base_url}/health")
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    return answer if isinstance(answer, dict) else {"http_status": status}
+
+
 def expected_rows(database_url: str, limit: int) -> list[dict[str, Any]]:
     """The first `limit` users by user_id, as the database returns them."""
     try:

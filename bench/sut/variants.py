@@ -1,11 +1,10 @@
-"""Server variants: what each is, how its isolated virtualenv is built, how it is started."""
+"""Server variants: how each one's isolated virtualenv is built, and how it is started."""
 
 import os
 import shutil
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Collection, Iterator
@@ -13,55 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import REPO, processes
-from bench.database import free_port
-from bench.errors import BenchError, UsageError
+from bench import REPO
+from bench.errors import BenchError
+from bench.load import processes
+from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
+from bench.plan.matrix import Variant
+from bench.sut.database import free_port
 
-MATRIX = Path(__file__).with_name("matrix.toml")
 HEALTH_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One server variant as declared in matrix.toml."""
-
-    name: str
-    kind: str  # "python" or "rust"
-    command: str  # console script / binary in the variant's venv
-    summary: str
-    extra: str = ""  # pip extra of python_server for Python variants
-
-    @property
-    def venv(self) -> Path:
-        """This variant's own virtualenv."""
-        return variants_dir() / self.name
-
-    @property
-    def executable(self) -> Path:
-        """The server's entry point inside its venv."""
-        return self.venv / "bin" / self.command
-
-
-def load_variants(path: Path = MATRIX) -> dict[str, Variant]:
-    """All variants declared in the matrix file, by name, in file order."""
-    table = tomllib.loads(path.read_text())["variants"]
-    return {name: Variant(name=name, **spec) for name, spec in table.items()}
-
-
-def select(names: str | Collection[str] | None) -> list[Variant]:
-    """The variants named (comma-separated or a list), or all; unknown names are a UsageError."""
-    known = load_variants()
-    if names is None:
-        return list(known.values())
-    wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    unknown = [n for n in wanted if n not in known]
-    if unknown or not wanted:
-        raise UsageError(
-            f"unknown variant {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"known variants: {', '.join(known)}"
-        )
-    return [known[n] for n in wanted]
 
 
 def _uv(*args: str) -> None:
@@ -143,17 +102,13 @@ class Server:
         return self.proc.pid
 
 
-def server_command(variant: Variant, port: int, pool_size: int = 5) -> list[str]:
+def server_command(variant: Variant, port: int, params: Params | None = None) -> list[str]:
     """The command line that starts `variant`; the database URL goes in DATABASE_URL, not argv."""
-    return [
-        str(variant.executable),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pool-size",
-        str(pool_size),
-    ]
+    cmd = [str(variant.executable), "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--pool-size", str(params.pool if params else 5)]
+    if params and params.workers is not None:
+        cmd += ["--workers", str(params.workers)]
+    return cmd
 
 
 @contextmanager
@@ -161,20 +116,20 @@ def running(
     variant: Variant,
     database_url: str,
     *,
+    params: Params | None = None,
     port: int | None = None,
     cpus: Collection[int] | None = None,
-    log_dir: Path | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[Server]:
     """Start the variant (pinned to `cpus`), wait until /health answers 200, stop it afterwards."""
     if not variant.executable.exists():
         raise BenchError(f"{variant.name} is not built: run `nox -s build` (python -m bench build)")
     port = port or free_port()
-    log_dir = log_dir or variants_dir() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{variant.name}.log"
+    log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DATABASE_URL": database_url}
     with open(log_path, "wb") as log:
-        proc = processes.start(server_command(variant, port), cpus=cpus, env=env, log=log)
+        proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)
     try:
         wait_healthy(server)

@@ -103,6 +103,12 @@ def _kill_group_leftovers(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def cmdline(pid: int) -> list[str]:
+    """The argv of `pid`, read back from /proc."""
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
+
+
 def cpus_allowed(pid: int) -> str:
     """The kernel's `Cpus_allowed_list` for `pid`, as read back from /proc (e.g. "0-1")."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 
 from bench import REPO
-from bench.variants import Variant
+from bench.plan.matrix import Variant
 
 
 def _read(path: str) -> str | None:

@@ -14,7 +14,7 @@ from rich.progress import (
 
 
 class RunProgress:
-    """Cells done, the current variant and phase, and an ETA."""
+    """Cells done, the current cell and phase, and an ETA."""
 
     def __init__(self, cells: int) -> None:
         self.cells = cells
@@ -41,11 +41,11 @@ class RunProgress:
         if self._rich:
             self._rich.stop()
 
-    def phase(self, variant: str, phase: str) -> None:
+    def phase(self, cell: str, phase: str) -> None:
         """Show what is happening now; phase "done" counts the cell as finished."""
         finished = phase == "done" or phase.startswith("failed")
         self.done += finished
-        text = f"[{self.done if finished else self.done + 1}/{self.cells}] {variant}: {phase}"
+        text = f"[{self.done if finished else self.done + 1}/{self.cells}] {cell}: {phase}"
         if self._rich:
             self._rich.update(self._task, description=text, completed=self.done)
         else:

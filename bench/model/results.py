@@ -1,0 +1,318 @@
+"""The results model: the one definition of what results.json holds (pydantic v2).
+
+The JSON Schema in results.schema.json is generated from these classes
+(`python -m bench.model --write-schema`); a test fails when the two disagree.
+
+Format history (bump SCHEMA_VERSION on any change a reader could notice):
+  1 (2026-11): run metadata, cells (variant x load shape, identified by a label), repeats with
+               oha numbers and resource summaries per role. Read through `bench.model.v1`.
+  2 (2026-11): the plan (sweeps, cells, skips, shard, measurement settings); cells carry typed
+               parameters (their id and label are derived from them), server details and
+               artifacts (files relative to the run folder); run-level probes.
+"""
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+SCHEMA_VERSION = 2
+FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of requests
+DEFAULT_LIMIT = 100  # rows per response of the published endpoint (GET /users)
+
+
+class _Model(BaseModel):
+    """Strict about unknown keys; derived (computed) keys in a file are recomputed, not read."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in cls.model_computed_fields}
+        return data
+
+
+class Params(_Model):
+    """The axis values of one cell. None: the axis means nothing for this cell's variant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: str | None = Field(description="how the app is served, e.g. uvicorn")
+    workers: int | None = Field(description="server processes (None: not a Python server)")
+    pool: int = Field(description="database connections per worker")
+    concurrency: int = Field(description="oha connections (-c)")
+    keepalive: bool = Field(description="whether oha reuses connections")
+    limit: int = Field(description="rows per response (GET /users?limit=N)")
+    mode: Literal["closed"] = Field(description="closed: each connection waits for its answer")
+
+    def label(self) -> str:
+        """A short name of every axis that applies, e.g. "c=10 keepalive=off limit=100 ..."."""
+        parts = [
+            f"c={self.concurrency}",
+            f"keepalive={'on' if self.keepalive else 'off'}",
+            f"limit={self.limit}",
+            f"pool={self.pool}",
+        ]
+        if self.workers is not None:
+            parts.append(f"workers={self.workers}")
+        if self.runtime is not None:
+            parts.append(f"runtime={self.runtime}")
+        return " ".join([*parts, self.mode])
+
+
+def cell_id(variant: str, params: Params) -> str:
+    """A stable id from the variant and its parameters (12 hex digits of a SHA-256)."""
+    canonical = json.dumps([variant, params.model_dump()], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+class CellSpec(_Model):
+    """A planned cell: a variant under one set of axis values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    variant: str
+    params: Params
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> str:
+        """Derived from the variant and parameters, never stored as the identity."""
+        return cell_id(self.variant, self.params)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:
+        """The parameters as a short text."""
+        return self.params.label()
+
+
+class Skip(_Model):
+    """A combination of a sweep that was not planned for a variant, and why."""
+
+    variant: str
+    axes: dict[str, Any] = Field(description="the requested axis values")
+    reason: str
+
+    def text(self) -> str:
+        """The requested values, e.g. "workers=2 keepalive=off"."""
+        return " ".join(f"{k}={axis_value(v)}" for k, v in self.axes.items())
+
+
+class Sweep(_Model):
+    """One sweep of a profile: a list of values per axis; its cells are the cross product."""
+
+    name: str
+    axes: dict[str, list[Any]]
+    cells: list[str] = Field(description="ids of the planned cells, in plan order")
+
+
+class Measure(_Model):
+    """How long each cell is measured: a warmup, then repeats of a duration or request count."""
+
+    duration_s: float | None = None
+    requests: int | None = None
+    warmup_s: float = 0.0
+    repeats: int = 1
+
+
+class Shard(_Model):
+    """The I-th of N slices of a plan (balanced by estimated time)."""
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    cells: list[str]
+
+
+class Plan(_Model):
+    """What a run was asked to measure: every cell of the profile, minus skips."""
+
+    profile: str
+    measure: Measure
+    sweeps: list[Sweep]
+    cells: list[CellSpec]
+    skips: list[Skip] = []
+    shard: Shard | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def plan_id(self) -> str:
+        """Hash of everything but the shard: shards of one plan share it."""
+        data = self.model_dump(mode="json", exclude={"shard", "plan_id"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def selected(self) -> list[CellSpec]:
+        """The cells this run measures: the shard's, or all."""
+        if self.shard is None:
+            return list(self.cells)
+        wanted = set(self.shard.cells)
+        return [c for c in self.cells if c.id in wanted]
+
+
+class LoadResult(_Model):
+    """One oha run, counted the harness's way: only 2xx responses are good requests."""
+
+    duration_s: float
+    ok: int
+    non_2xx: int
+    errors: int
+    rps: float = Field(description="good (2xx) responses per second of the run")
+    latency_ms: dict[str, float] = Field(description="p50, p90, p99, p99.9, average, ...")
+    status_codes: dict[str, int]
+    error_kinds: dict[str, int]
+
+    @property
+    def bad_fraction(self) -> float:
+        """Share of requests that were not 2xx or did not complete."""
+        total = self.ok + self.non_2xx + self.errors
+        return (self.non_2xx + self.errors) / total if total else 1.0
+
+
+class Usage(_Model):
+    """Resource use of one role's process tree during a measured repeat (psutil samples)."""
+
+    samples: int
+    interval_s: float
+    peak_rss_mib: float
+    peak_uss_mib: float | None
+    peak_pss_mib: float | None
+    cpu_mean_pct: float = Field(description="100 = one CPU fully busy")
+    cpu_peak_pct: float = Field(description="busiest 1 s window")
+    processes: int = Field(description="the most processes seen in the tree at once")
+
+
+class Repeat(_Model):
+    """One measured repeat of a cell."""
+
+    index: int
+    started_at: str
+    load: LoadResult
+    usage: dict[str, Usage] = Field(description="role (server, database, loadgen) -> usage")
+    failure: str | None = None
+    sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")
+
+
+class ServerInfo(_Model):
+    """What the server process ran, read back from it."""
+
+    command: list[str] = Field(description="argv read back from /proc")
+    declared: dict[str, Any] = Field(description="runtime settings from matrix.toml")
+    reported: dict[str, Any] = Field(description="what the server says in GET /health")
+    database_connections: int | None = Field(description="workers x pool, at most")
+
+
+class Cell(CellSpec):
+    """A measured cell: its parameters, what ran, and every repeat."""
+
+    model_config = ConfigDict(frozen=False)
+
+    oha_command: list[str] = []
+    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    server: ServerInfo | None = None
+    repeats: list[Repeat] = []
+    artifacts: dict[str, str] = Field({}, description="name -> path relative to the run folder")
+    error: str | None = Field(None, description="why the cell could not be measured")
+
+    @property
+    def ok(self) -> bool:
+        """True when every repeat ran and none failed."""
+        return (
+            self.error is None and bool(self.repeats) and not any(r.failure for r in self.repeats)
+        )
+
+
+class Probe(_Model):
+    """A run-level measurement that belongs to no cell (a ceiling, say)."""
+
+    name: str
+    command: list[str] = []
+    cpus: dict[str, str] = {}
+    values: dict[str, float] = {}
+    artifacts: dict[str, str] = {}
+    error: str | None = None
+
+
+class Git(_Model):
+    """The checkout a run came from."""
+
+    commit: str | None = None
+    dirty: bool | None = None
+
+
+class VariantInfo(_Model):
+    """What a variant is and what its environment held."""
+
+    summary: str
+    packages: dict[str, str] = {}
+
+
+class Pinning(_Model):
+    """The CPU plan: CPUs per role (None: not pinned), where it came from, and a note."""
+
+    source: str
+    plan: dict[str, list[int] | None]
+    note: str
+
+
+class Metadata(_Model):
+    """The environment of a run: what a reader needs to trust and reproduce the numbers."""
+
+    model_config = ConfigDict(extra="allow")  # room for what later versions record
+
+    started_at: str | None = None
+    host: dict[str, Any] = {}
+    cpu: dict[str, Any] = {}
+    affinity: list[int] = []
+    tools: dict[str, str | None] = {}
+    git: Git = Git()
+    variants: dict[str, VariantInfo] = {}
+    crates: dict[str, str] = {}
+    pinning: Pinning | None = None
+    notes: list[str] = []
+    merged_from: list[str] = []
+
+
+class Run(_Model):
+    """A whole benchmark run: the plan, the environment, the cells in the order they ran."""
+
+    schema_version: Literal[2] = 2
+    run_id: str
+    plan: Plan
+    metadata: Metadata
+    cells: list[Cell] = []
+    probes: list[Probe] = []
+    missing: list[str] = Field([], description="ids of planned cells no merged shard measured")
+    finished_at: str | None = None
+
+    @property
+    def profile(self) -> str:
+        """The profile the plan came from."""
+        return self.plan.profile
+
+
+def axis_value(value: object) -> str:
+    """An axis value as labels show it (keepalive on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def by_axes(cells: list[Cell], axes: dict[str, list[Any]]) -> dict[str, list[Cell]]:
+    """Cells grouped by their values of `axes` ("c=10 keepalive=on"), in the order given.
+
+    A cell without a value for an axis (workers of a Rust server) joins the group of the
+    axis's first value, the one it was planned at.
+    """
+    names = {"concurrency": "c"}
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        values = cell.params.model_dump()
+        parts = [
+            f"{names.get(a, a)}={axis_value(values[a] if values[a] is not None else listed[0])}"
+            for a, listed in axes.items()
+        ]
+        groups.setdefault(" ".join(parts) or "as planned", []).append(cell)
+    return groups

@@ -1,0 +1,194 @@
+"""Plans: a profile's sweeps (with command-line overrides) turned into cells, skips and estimates.
+
+A sweep gives each axis a list of values; its cells are the cross product, variants innermost
+(each load shape visits every variant before the next, which spreads the machine's drift),
+minus the combinations that mean nothing for a variant. The plan is the union of the sweeps.
+"""
+
+import itertools
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bench.errors import UsageError
+from bench.model.results import CellSpec, Measure, Params, Plan, Skip, Sweep
+from bench.plan.matrix import Variant, table
+
+AXES = ("runtime", "workers", "pool", "concurrency", "keepalive", "limit", "mode")
+RUNTIMES = ("auto", "uvicorn", "uvicorn-standard")
+MODES = ("closed",)
+BOUNDS = {"workers": (1, 64), "pool": (1, 50), "concurrency": (1, 1000), "limit": (1, 2000)}
+MAX_CONNECTIONS = 90  # workers x pool: Postgres allows 100, a few are kept for the harness
+MAX_DURATION_S = 600.0  # every load loop is bounded in time
+MAX_REQUESTS = 1_000_000  # ... and in count
+START_S = {"python": 3.0, "rust": 1.5}  # start, health check and verification of one cell
+REPEAT_OVERHEAD_S = 0.7  # oha start-up, in-flight requests at the deadline, sampling
+RUN_OVERHEAD_S = 15.0  # Postgres, metadata, the report
+
+
+def names() -> list[str]:
+    """The profile names declared in matrix.toml."""
+    return list(table()["profiles"])
+
+
+def seconds(text: str, what: str) -> float:
+    """Parse "10s", "2.5s", "1m" or "500ms" into seconds; anything else is a UsageError."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", str(text))
+    if not match:
+        raise UsageError(f"{what} {text!r} is not a duration; write e.g. 10s, 500ms or 1m")
+    return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2] or "s"]
+
+
+def _profile(name: str) -> dict[str, Any]:
+    profiles = table()["profiles"]
+    if name not in profiles:
+        raise UsageError(f"unknown profile {name!r}; known profiles: {', '.join(profiles)}")
+    return dict(profiles[name])
+
+
+def measure(profile: str, **overrides: Any) -> Measure:
+    """The profile's measurement settings with command-line overrides (None is ignored)."""
+    spec = _profile(profile)
+    base = Measure(
+        duration_s=seconds(spec["duration"], "duration") if "duration" in spec else None,
+        requests=spec.get("requests"),
+        warmup_s=seconds(spec.get("warmup", "0s"), "warmup"),
+        repeats=int(spec.get("repeats", 1)),
+    )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "duration_s" in given and "requests" in given:
+        raise UsageError("--duration and --requests contradict each other; give one")
+    if "duration_s" in given:
+        given["requests"] = None
+    elif "requests" in given:
+        given["duration_s"] = None
+    return check_measure(base.model_copy(update=given))
+
+
+def check_measure(m: Measure) -> Measure:
+    """Refuse measurement settings outside the bounds every load loop must respect."""
+    if m.duration_s is not None and not 0 < m.duration_s <= MAX_DURATION_S:
+        raise UsageError(f"--duration must be above 0 and at most {MAX_DURATION_S:g}s")
+    if m.requests is not None and not 1 <= m.requests <= MAX_REQUESTS:
+        raise UsageError(f"--requests {m.requests} is out of range; use 1-{MAX_REQUESTS}")
+    if not 0 <= m.warmup_s <= MAX_DURATION_S:
+        raise UsageError(f"--warmup must be between 0 and {MAX_DURATION_S:g}s")
+    if not 1 <= m.repeats <= 100:
+        raise UsageError(f"--repeats {m.repeats} is out of range; use 1-100")
+    return m
+
+
+def parse_axis(axis: str, text: str) -> list[Any]:
+    """A comma-separated command-line list for `axis`, e.g. "1,10,100" or "on,off"."""
+    items = [t.strip() for t in str(text).split(",")]
+    if "" in items:
+        raise UsageError(f"--{axis} {text!r} has an empty item; write e.g. --{axis} 1,10")
+    if axis == "keepalive":
+        flags = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+        if bad := [t for t in items if t.lower() not in flags]:
+            raise UsageError(f"--keepalive {bad[0]!r} is not on or off; write --keepalive on,off")
+        return check_axis(axis, [flags[t.lower()] for t in items])
+    if axis in BOUNDS:
+        if bad := [t for t in items if not t.isdigit()]:
+            raise UsageError(f"--{axis} {bad[0]!r} is not a whole number; write e.g. --{axis} 1,10")
+        return check_axis(axis, [int(t) for t in items])
+    return check_axis(axis, items)
+
+
+def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
+    """Refuse unknown axes and values outside their range, naming the allowed ones."""
+    if axis not in AXES:
+        raise UsageError(f"unknown axis {axis!r} in matrix.toml; axes are {', '.join(AXES)}")
+    values = list(dict.fromkeys(values))
+    if not values:
+        raise UsageError(f"axis {axis} has no values; give at least one")
+    choices = {"runtime": RUNTIMES, "mode": MODES}.get(axis)
+    for value in values:
+        if choices is not None and value not in choices:
+            more = " (open loop arrives with the honest-numbers issue)" if axis == "mode" else ""
+            raise UsageError(f"--{axis} {value!r} is unknown; use {', '.join(choices)}{more}")
+        if axis in BOUNDS:
+            lo, hi = BOUNDS[axis]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise UsageError(f"--{axis} {value} is out of range; use {lo}-{hi}")
+        if axis == "keepalive" and not isinstance(value, bool):
+            raise UsageError(f"keepalive {value!r} is not on or off")
+    return values
+
+
+def _sweeps(
+    profile: str, overrides: dict[str, list[Any]]
+) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+    spec = _profile(profile)
+    base = {**table()["axes"], **spec.get("axes", {})}
+    for raw in spec.get("sweeps") or [{}]:
+        sweep = dict(raw)
+        name = sweep.pop("name", None)
+        axes = {axis: check_axis(axis, v) for axis, v in {**base, **sweep, **overrides}.items()}
+        varying = [a for a in AXES if len(axes[a]) > 1]
+        yield name or " x ".join(varying) or "single shape", {a: axes[a] for a in AXES}
+
+
+def build(
+    profile: str, variants: list[Variant], measure: Measure, overrides: dict[str, list[Any]]
+) -> Plan:
+    """The plan: the union of the profile's sweeps over `variants`, with skips and reasons."""
+    cells: dict[str, CellSpec] = {}
+    skips: list[Skip] = []
+    sweeps = []
+    for name, axes in _sweeps(profile, overrides):
+        ids: list[str] = []
+        for combo in itertools.product(*axes.values()):
+            wanted = dict(zip(axes, combo, strict=True))
+            for variant in variants:
+                spec, reason = _resolve(variant, wanted)
+                if spec is None or (reason and spec.id in cells):
+                    skip = Skip(variant=variant.name, axes=wanted, reason=reason)
+                    skips += [] if skip in skips else [skip]
+                    continue
+                cells.setdefault(spec.id, spec)
+                ids += [] if spec.id in ids else [spec.id]
+        sweeps.append(Sweep(name=name, axes=axes, cells=ids))
+    if not cells:
+        raise UsageError(
+            f"every cell of this plan is skipped ({skips[0].reason if skips else 'no variants'}); "
+            "change --variants or the axis values"
+        )
+    return Plan(
+        profile=profile, measure=measure, sweeps=sweeps, cells=list(cells.values()), skips=skips
+    )
+
+
+def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None, str]:
+    """The cell for `variant` at the `wanted` axis values, or None; and why axes were dropped."""
+    if variant.python and wanted["runtime"] not in ("auto", variant.runtime):
+        return None, f"{variant.name} runs on {variant.runtime} only"
+    connections = wanted["pool"] * (wanted["workers"] if variant.python else 1)
+    if connections > MAX_CONNECTIONS:
+        raise UsageError(
+            f"workers x pool = {connections} database connections for {variant.name}; "
+            f"keep it at most {MAX_CONNECTIONS} (Postgres allows 100)"
+        )
+    params = {**wanted, "runtime": variant.runtime}
+    reason = ""
+    if not variant.python:
+        params["workers"] = None
+        dropped = [a for a in ("runtime", "workers") if wanted[a] != table()["axes"][a][0]]
+        if dropped:
+            reason = (
+                f"{' and '.join(dropped)} mean nothing for {variant.name} (one tokio runtime, "
+                "one worker thread per CPU): measured once"
+            )
+    return CellSpec(variant=variant.name, params=Params(**params)), reason
+
+
+def estimate(cell: CellSpec, variants: dict[str, Variant], m: Measure) -> float:
+    """Estimated seconds to start, verify, warm up and measure `cell`."""
+    variant = variants[cell.variant]
+    per_repeat = m.duration_s if m.duration_s else (m.requests or 0) / variant.rps_hint
+    return START_S[variant.kind] + m.warmup_s + m.repeats * (per_repeat + REPEAT_OVERHEAD_S)
+
+
+def total_estimate(cells: Sequence[CellSpec], variants: dict[str, Variant], m: Measure) -> float:
+    """Estimated seconds for a run of `cells`, set-up and report included."""
+    return RUN_OVERHEAD_S + sum(estimate(c, variants, m) for c in cells)

@@ -1,0 +1,61 @@
+"""Shards: N deterministic slices of a plan, balanced by estimated time rather than by count."""
+
+import re
+
+from bench.errors import UsageError
+from bench.model.results import Plan, Shard
+from bench.plan.matrix import Variant
+from bench.plan.profiles import estimate
+
+
+def parse(text: str) -> tuple[int, int]:
+    """ "2/3" -> (2, 3); anything else is a UsageError."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise UsageError(f"--shard {text!r} is not I/N with 1 <= I <= N; write e.g. --shard 2/3")
+    return int(match[1]), int(match[2])
+
+
+def split(plan: Plan, count: int, variants: dict[str, Variant]) -> list[Shard]:
+    """The plan's cells in `count` shards: longest first onto the least-loaded shard (LPT).
+
+    Ties go to the lower shard and the earlier cell, so every machine computes the same split;
+    within a shard, cells keep plan order.
+    """
+    if not 1 <= count <= len(plan.cells):
+        raise UsageError(
+            f"cannot split a plan of {len(plan.cells)} cells into {count} shards; "
+            f"use 1 to {len(plan.cells)} shards"
+        )
+    costs = [estimate(c, variants, plan.measure) for c in plan.cells]
+    loads = [0.0] * count
+    owner: dict[int, int] = {}
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        shard = min(range(count), key=lambda s: (loads[s], s))
+        loads[shard] += costs[i]
+        owner[i] = shard
+    return [
+        Shard(
+            index=s + 1,
+            count=count,
+            cells=[c.id for i, c in enumerate(plan.cells) if owner[i] == s],
+        )
+        for s in range(count)
+    ]
+
+
+def select(plan: Plan, index: int, count: int, variants: dict[str, Variant]) -> Plan:
+    """The plan restricted to shard `index` of `count`."""
+    return plan.model_copy(update={"shard": split(plan, count, variants)[index - 1]})
+
+
+def listing(plan: Plan, count: int, variants: dict[str, Variant]) -> list[dict[str, object]]:
+    """What `--list-shards N` prints: one entry per shard, for a CI job matrix."""
+    out: list[dict[str, object]] = []
+    for shard in split(plan, count, variants):
+        cells = [c for c in plan.cells if c.id in set(shard.cells)]
+        seconds = sum(estimate(c, variants, plan.measure) for c in cells)
+        out.append(
+            {"shard": f"{shard.index}/{count}", "cells": len(cells), "estimate_s": round(seconds)}
+        )
+    return out

@@ -1,0 +1,34 @@
+"""Markdown building blocks shared by the report's sections: tables and number formats."""
+
+from collections.abc import Iterable
+
+
+def table(header: list[str], rows: Iterable[list[str]]) -> str:
+    """A GitHub Markdown table."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(escape(c) for c in line) + " |" for line in lines)
+
+
+def escape(text: str) -> str:
+    """Text safe inside a table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def fold(summary: str, body: str) -> str:
+    """A folded block (<details>) that GitHub renders closed."""
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def fmt_rps(value: float) -> str:
+    """Requests per second, whole."""
+    return f"{value:.0f}"
+
+
+def fmt_ms(value: float) -> str:
+    """Milliseconds: two decimals below 10, one above."""
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def fmt_1(value: float) -> str:
+    """One decimal."""
+    return f"{value:.1f}"

@@ -1,0 +1,181 @@
+"""Markdown report from results.json alone.
+
+`render` is pure (a Run in, Markdown out); `write_report` does the file I/O: it loads a run
+folder's results.json, draws the plots beside it and writes report.md. One section per sweep
+of the plan, so each sweep reads on its own; per-cell details are folded below.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.analysis import stats
+from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
+from bench.model.store import load
+from bench.render import details, plots
+from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, table
+
+BASELINE = "fastapi-sync"
+TIMES = "\N{MULTIPLICATION SIGN}"
+MAX_CV = 0.05
+MEASURED = (
+    'Each server answers `GET /users` with `SELECT * FROM "users" ORDER BY user_id LIMIT n` '
+    "(n = the cell's limit, 100 as published) against a local Postgres, through its pool; oha "
+    "drives it in a closed loop (each connection sends its next request when the previous "
+    "answer arrives). Values are medians over repeats."
+)
+
+
+@dataclass(frozen=True)
+class _Row:
+    title: str
+    measure: Callable[[Repeat], float | None]
+    fmt: Callable[[float], str]
+    higher_is_better: bool = False
+
+
+def _server(repeat: Repeat, attr: str) -> float | None:
+    usage = repeat.usage.get("server")
+    return getattr(usage, attr) if usage else None
+
+
+ROWS = (
+    _Row("throughput (rps)", lambda r: r.load.rps, fmt_rps, higher_is_better=True),
+    _Row("p50 (ms)", lambda r: r.load.latency_ms.get("p50"), fmt_ms),
+    _Row("p99 (ms)", lambda r: r.load.latency_ms.get("p99"), fmt_ms),
+    _Row("p99.9 (ms)", lambda r: r.load.latency_ms.get("p99.9"), fmt_ms),
+    _Row("peak memory (MiB)", lambda r: _server(r, "peak_rss_mib"), fmt_1),
+    _Row("peak CPU (%)", lambda r: _server(r, "cpu_peak_pct"), fmt_1),
+)
+SWEEP_ROWS = (ROWS[0], ROWS[2])  # throughput and p99 for sweeps over several shapes
+
+
+def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
+    """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
+    parts = [_title(run), _missing(run)]
+    parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
+    parts += [_skips(run), _stability(run.cells)]
+    parts += [details.machine(run), details.variants(run), _plots(plot_files)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def write_report(run_dir: Path) -> Path:
+    """Load `run_dir/results.json`, draw the plots and write `run_dir/report.md`; return it."""
+    run = load(run_dir / "results.json")
+    plot_files = plots.draw(run, run_dir)
+    path = run_dir / "report.md"
+    path.write_text(render(run, plot_files))
+    return path
+
+
+def median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:
+    """The median of `measure` over a measured cell's repeats (None for failed cells)."""
+    values = [v for v in map(measure, cell.repeats) if v is not None]
+    return stats.summarize(values).median if cell.ok and values else None
+
+
+def _title(run: Run) -> str:
+    started = run.metadata.started_at or "unknown date"
+    text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}. {MEASURED}"
+    if shard := run.plan.shard:
+        text += f"\n\nThis run is shard {shard.index}/{shard.count} of plan `{run.plan.plan_id}`."
+    return text
+
+
+def _missing(run: Run) -> str:
+    if not run.missing:
+        return ""
+    planned = {c.id: c for c in run.plan.cells}
+    lines = [f"- {planned[i].variant}, {planned[i].label} (`{i}`)" for i in run.missing]
+    return f"**Missing**: {len(lines)} planned cells were not measured:\n\n" + "\n".join(lines)
+
+
+def _sweep(number: int, sweep: Sweep, run: Run) -> str:
+    by_id = {c.id: c for c in run.cells}
+    cells = [by_id[i] for i in sweep.cells if i in by_id]
+    varying = {axis: values for axis, values in sweep.axes.items() if len(values) > 1}
+    fixed = ", ".join(
+        f"{a} {axis_value(v[0]) if v[0] != 'auto' else 'as each variant declares'}"
+        for a, v in sweep.axes.items()
+        if len(v) == 1
+    )
+    parts = [f"## Sweep {number}: {sweep.name}", f"Every cell at {fixed}."]
+    if not cells:
+        return "\n\n".join([*parts, "No cell of this sweep was measured."])
+    shapes = by_axes(cells, varying)
+    if len(shapes) == 1:
+        parts.append(_main_table(cells))
+    else:
+        parts += [_sweep_table(row, shapes) for row in SWEEP_ROWS]
+    failed = [f"- `{c.variant}` ({c.label}) failed: {details.reason(c)}" for c in cells if not c.ok]
+    return "\n\n".join(parts + (["\n".join(failed)] if failed else []))
+
+
+def _main_table(cells: list[Cell]) -> str:
+    baseline = next((c for c in cells if c.variant == BASELINE), None)
+    header = ["", *(c.variant for c in cells)] + (["change vs " + BASELINE] if baseline else [])
+    rows = []
+    for row in ROWS:
+        medians = [median(c, row.measure) for c in cells]
+        line = [row.title, *(row.fmt(m) if m is not None else "failed" for m in medians)]
+        if baseline:
+            line.append(_change(row, cells, medians, median(baseline, row.measure)))
+        rows.append(line)
+    return table(header, rows)
+
+
+def _sweep_table(row: _Row, shapes: dict[str, list[Cell]]) -> str:
+    names = list(dict.fromkeys(c.variant for cells in shapes.values() for c in cells))
+    lines = []
+    for key, cells in shapes.items():
+        by_variant = {c.variant: median(c, row.measure) for c in cells}
+        shown = [by_variant.get(n, -1.0) for n in names]
+        lines.append(
+            [key, *("-" if v == -1.0 else "failed" if v is None else row.fmt(v) for v in shown)]
+        )
+    return f"**{row.title}**\n\n" + table(["", *names], lines)
+
+
+def _change(row: _Row, cells: list[Cell], medians: list[float | None], base: float | None) -> str:
+    scored = [(m, c.variant) for m, c in zip(medians, cells, strict=True) if m is not None]
+    if not scored or base is None:
+        return "n/a"
+    best, name = max(scored) if row.higher_is_better else min(scored)
+    factor = stats.ratio(best, base)
+    if factor is None:
+        return "n/a"
+    return f"{TIMES}{factor:.0f} ({name})" if factor >= 100 else f"{TIMES}{factor:.3g} ({name})"
+
+
+def _skips(run: Run) -> str:
+    if not run.plan.skips:
+        return ""
+    lines = [f"- {s.variant} at {s.text()}: {s.reason}" for s in run.plan.skips]
+    return f"## Skipped\n\n{len(lines)} combinations were not planned:\n\n" + "\n".join(lines)
+
+
+def _stability(cells: list[Cell]) -> str:
+    unstable, single, stable = [], [], 0
+    for cell in (c for c in cells if c.ok):
+        summary = stats.summarize([r.load.rps for r in cell.repeats])
+        if summary.cv is None:
+            single.append(f"{cell.variant} ({cell.label})")
+        elif not stats.stable(summary, MAX_CV):
+            unstable.append(f"{cell.variant} ({cell.label}) CV {summary.cv:.1%}")
+        else:
+            stable += 1
+    parts = []
+    if unstable:
+        parts.append(f"throughput CV above {MAX_CV:.0%}: " + ", ".join(unstable) + ".")
+    elif stable:
+        parts.append(f"throughput CV at most {MAX_CV:.0%} in every measured cell.")
+    if single:
+        parts.append(f"Single repeat, CV unknown: {len(single)} cells.")
+    return "**Stability**: " + " ".join(parts) if parts else ""
+
+
+def _plots(plot_files: dict[str, str] | None) -> str:
+    if not plot_files:
+        return ""
+    images = [f"![{name}]({file})" for name, file in plot_files.items()]
+    return "## Plots\n\n" + "\n\n".join(images)

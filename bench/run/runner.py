@@ -1,0 +1,242 @@
+"""The loop over cells: for each, start pinned -> read back -> verify -> warm up -> measure.
+
+results.json is rewritten after every repeat and every cell, so an interrupt or a crash loses
+at most the repeat in progress. Every step is bounded in time: the health check, each
+verification request and each oha run have their own deadline.
+"""
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import REPO, interrupts
+from bench.errors import BenchError
+from bench.load import oha, processes
+from bench.load.sampling import Sampler
+from bench.model.results import Cell, Metadata, Params, Plan, Repeat, Run, ServerInfo
+from bench.model.store import save
+from bench.plan.matrix import Variant
+from bench.plan.pinning import CpuPlan
+from bench.run import environment
+from bench.sut import database, variants
+from bench.sut.variants import Server
+from bench.sut.verify import health, verify
+
+RUNS = REPO / "reports" / "runs"
+OHA_GRACE_S = 60.0  # beyond its own duration, before a stalled oha is killed
+REQUESTS_TIMEOUT_S = 900.0  # bound for `-n` runs, which have no deadline of their own
+RUNTIMES = {
+    "uvicorn": {"server": "uvicorn", "loop": "asyncio", "http": "h11"},
+    "uvicorn-standard": {"server": "uvicorn", "loop": "uvloop", "http": "httptools"},
+    None: {"server": "axum (hyper)", "runtime": "tokio multi-thread"},
+}
+
+
+@dataclass
+class Options:
+    """Everything one run needs, already validated."""
+
+    variants: dict[str, Variant]
+    plan: Plan
+    cpus: CpuPlan
+    db_provider: str | None = None
+
+
+Report = Callable[[str, str], None]  # (cell name, phase) -> None, for progress display
+
+
+def now() -> str:
+    """UTC now, ISO 8601 with a Z."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def default_run_dir() -> Path:
+    """reports/runs/<UTC timestamp>-<short sha>."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RUNS / f"{stamp}-{environment.short_sha()}"
+
+
+def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> Run:
+    """Run every selected cell of the plan; return the run (also saved in run_dir)."""
+    notes = [oha.NOTE]
+    if harness_cpus := opts.cpus.of("loadgen"):
+        os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
+        notes.append("the harness itself (the resource sampler) runs on the load generator's CPUs")
+    chosen = [opts.variants[name] for name in dict.fromkeys(c.variant for c in opts.plan.cells)]
+    data = environment.collect(chosen)
+    data |= {"started_at": now(), "pinning": opts.cpus.as_dict(), "notes": notes}
+    data["tools"]["oha"] = oha.version(oha_path)
+    metadata = Metadata.model_validate(data)
+    run = Run(run_id=run_dir.name, plan=opts.plan, metadata=metadata)
+    path = run_dir / "results.json"
+    save(run, path)
+    try:
+        with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
+            metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
+            for spec in opts.plan.selected():
+                cell = Cell(variant=spec.variant, params=spec.params)
+                run.cells.append(cell)
+                _run_cell(cell, opts, db, oha_path, run_dir, lambda: save(run, path), on_phase)
+    finally:
+        run.finished_at = now()
+        save(run, path)
+    return run
+
+
+def _run_cell(
+    cell: Cell,
+    opts: Options,
+    db: database.Database,
+    oha_path: Path,
+    run_dir: Path,
+    persist: Callable[[], None],
+    on_phase: Report,
+) -> None:
+    """Measure one cell; a failure fails this cell only (an interrupt is re-raised)."""
+    name = f"{cell.variant} {cell.label}"
+    try:
+        _measure(cell, opts, db, oha_path, run_dir, persist, lambda p: on_phase(name, p))
+    except BenchError as exc:
+        cell.error = str(exc)
+    except KeyboardInterrupt:
+        cell.error = f"interrupted after {len(cell.repeats)} repeat(s)"
+        raise
+    finally:
+        persist()
+        on_phase(name, "done" if cell.ok else f"failed: {cell.error or 'see report'}")
+
+
+def _measure(
+    cell: Cell,
+    opts: Options,
+    db: database.Database,
+    oha_path: Path,
+    run_dir: Path,
+    persist: Callable[[], None],
+    report: Callable[[str], None],
+) -> None:
+    def phase(name: str) -> None:
+        interrupts.check()  # a Ctrl-C swallowed during a fork is honoured here
+        report(name)
+
+    variant = opts.variants[cell.variant]
+    log = run_dir / "cells" / cell.id / "server.log"
+    cell.artifacts["server_log"] = log.relative_to(run_dir).as_posix()
+    phase("starting")
+    try:
+        with variants.running(
+            variant, db.url, params=cell.params, cpus=opts.cpus.of("server"), log_path=log
+        ) as server:
+            _load_cell(cell, opts, db, oha_path, server, persist, phase)
+    finally:
+        if not log.exists():  # the server never started
+            del cell.artifacts["server_log"]
+
+
+def _load_cell(
+    cell: Cell,
+    opts: Options,
+    db: database.Database,
+    oha_path: Path,
+    server: Server,
+    persist: Callable[[], None],
+    phase: Callable[[str], None],
+) -> None:
+    """Verify the running server, read back what it runs, warm it up, measure the repeats."""
+    variant = opts.variants[cell.variant]
+    measure = opts.plan.measure
+    phase("verifying")
+    verify(variant.name, server.url, db.url)
+    cell.server = _server_info(server, cell.params)
+    cell.cpus["server"] = processes.cpus_allowed(server.pid)
+    cell.cpus["database"] = (
+        processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
+    )
+    target = oha.url(server.url, cell.params)
+    cell.oha_command = oha.command(oha_path, target, cell.params, measure)
+    if measure.warmup_s:
+        phase(f"warming up {measure.warmup_s:g}s")
+        warmup = oha.command(oha_path, target, cell.params, measure, measure.warmup_s)
+        _load(warmup, cell, opts, server, measure.warmup_s)
+    for i in range(measure.repeats):
+        phase(f"repeat {i + 1}/{measure.repeats}")
+        cell.repeats.append(_repeat(i, cell, opts, server, db))
+        persist()
+        if cell.repeats[-1].failure:  # the cell has failed: more repeats would only cost time
+            break
+
+
+def _server_info(server: Server, params: Params) -> ServerInfo:
+    """What the server runs: argv from /proc, declared settings, its own /health answer."""
+    workers = params.workers or 1
+    return ServerInfo(
+        command=processes.cmdline(server.pid),
+        declared=RUNTIMES.get(params.runtime, {}),
+        reported=health(server.url),
+        database_connections=workers * params.pool,
+    )
+
+
+def _repeat(index: int, cell: Cell, opts: Options, server: Server, db: database.Database) -> Repeat:
+    roots = {"server": server.pid}
+    if db.postmaster_pid:
+        roots["database"] = db.postmaster_pid
+    started = now()
+    with Sampler(roots) as sampler:
+        text = _load(cell.oha_command, cell, opts, server, opts.plan.measure.duration_s, sampler)
+    result = oha.parse(text)
+    return Repeat(
+        index=index,
+        started_at=started,
+        load=result,
+        usage=sampler.usage(),
+        failure=oha.judge(result),
+        sampler_cpu_pct=sampler.overhead_pct,
+    )
+
+
+def _load(
+    cmd: list[str],
+    cell: Cell,
+    opts: Options,
+    server: Server,
+    seconds: float | None,
+    sampler: Sampler | None = None,
+) -> str:
+    """Run oha pinned to the load generator's CPUs, bounded in time; return its JSON text."""
+    timeout = seconds + OHA_GRACE_S if seconds else REQUESTS_TIMEOUT_S
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = processes.start(cmd, cpus=opts.cpus.of("loadgen"), log=out, errors=err)
+        try:
+            cell.cpus.setdefault("loadgen", processes.cpus_allowed(proc.pid))
+            if sampler:
+                sampler.add("loadgen", proc.pid)
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            processes.stop(proc)
+            raise BenchError(f"oha did not finish within {timeout:g} s") from None
+        except BaseException:
+            processes.stop(proc)
+            raise
+        out.seek(0)
+        err.seek(0)
+        if server.proc.poll() is not None:
+            raise BenchError(
+                f"{cell.variant} exited with code {server.proc.returncode} during the load"
+            )
+        if code != 0:
+            raise BenchError(f"oha exited with code {code}: {err.read().decode()[-300:]}")
+        return out.read().decode()
+
+
+def link_latest(run_dir: Path) -> None:
+    """Point reports/latest at `run_dir` (a relative symlink, replaced atomically)."""
+    latest = REPO / "reports" / "latest"
+    tmp = latest.with_name(".latest.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(run_dir, latest.parent))
+    os.replace(tmp, latest)
