@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -88,7 +88,12 @@ def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     )
     p.add_argument("--variants", help="comma-separated variant names (default: all)")
     for axis in profiles.AXES:
-        p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
+        if axis == "keepalive":  # a bare --keepalive means on
+            p.add_argument(
+                "--keepalive", nargs="?", const="on", metavar="LIST", help=AXIS_HELP[axis]
+            )
+        else:
+            p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
     p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
     p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
     p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
@@ -109,10 +114,14 @@ def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the selected variants."""
-    for variant in matrix.select(args.variants):
+    _build(matrix.select(args.variants))
+    return 0
+
+
+def _build(chosen: Iterable[matrix.Variant]) -> None:
+    for variant in chosen:
         print(f"building {variant.name} ...", flush=True)
         variants.build(variant)
-    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -212,9 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args.out)
     oha_path = oha.locate()
     if not args.no_build:
-        for variant in dict.fromkeys(c.variant for c in plan.selected()):
-            print(f"building {variant} ...", flush=True)
-            variants.build(known[variant])
+        _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
     _create(run_dir)
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)

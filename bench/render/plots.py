@@ -1,7 +1,7 @@
 """Plots for the report, drawn from a Run alone: throughput and p99 latency per sweep.
 
 One panel per sweep of the plan; along x the values of the sweep's varying axes, one bar per
-variant. Failed cells are left out of the bars and named in the panel title.
+variant. Failed cells are left out of the bars and counted in the panel title.
 """
 
 from collections.abc import Callable
@@ -42,8 +42,8 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
             cells = [by_id[i] for i in sweep.cells if i in by_id]
             varying = {a: v for a, v in sweep.axes.items() if len(v) > 1}
             _bars(ax, by_axes(cells, varying), measure, log)
-            failed = [f"{c.variant} {c.label}" for c in cells if not c.ok]
-            title = sweep.name + (f"\nfailed: {'; '.join(failed)}" if failed else "")
+            failed = sum(not c.ok for c in cells)
+            title = sweep.name + (f" ({failed} failed cells not drawn)" if failed else "")
             ax.set_title(title, fontsize=10)
             ax.set_ylabel(ylabel, fontsize=9)
         fig.suptitle(f"{run.run_id} ({run.profile})", fontsize=11)
@@ -69,5 +69,6 @@ def _bars(ax: Axes, shapes: dict[str, list[Cell]], measure: Measure, log: bool) 
     ax.set_xticks(range(len(shapes)), list(shapes), rotation=15, ha="right", fontsize=8)
     if log:
         ax.set_yscale("log")
+    ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncols=min(len(names), 5))

@@ -66,7 +66,8 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
     if harness_cpus := opts.cpus.of("loadgen"):
         os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
         notes.append("the harness itself (the resource sampler) runs on the load generator's CPUs")
-    chosen = [opts.variants[name] for name in dict.fromkeys(c.variant for c in opts.plan.cells)]
+    selected = opts.plan.selected()
+    chosen = [opts.variants[name] for name in dict.fromkeys(c.variant for c in selected)]
     data = environment.collect(chosen)
     data |= {"started_at": now(), "pinning": opts.cpus.as_dict(), "notes": notes}
     data["tools"]["oha"] = oha.version(oha_path)
@@ -77,7 +78,7 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
             metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
-            for spec in opts.plan.selected():
+            for spec in selected:
                 cell = Cell(variant=spec.variant, params=spec.params)
                 run.cells.append(cell)
                 _run_cell(cell, opts, db, oha_path, run_dir, lambda: save(run, path), on_phase)
