@@ -78,95 +78,85 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
             metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
+            ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path))
             for spec in selected:
                 cell = Cell(variant=spec.variant, params=spec.params)
                 run.cells.append(cell)
-                _run_cell(cell, opts, db, oha_path, run_dir, lambda: save(run, path), on_phase)
+                _run_cell(cell, ctx, on_phase)
     finally:
         run.finished_at = now()
         save(run, path)
     return run
 
 
-def _run_cell(
-    cell: Cell,
-    opts: Options,
-    db: database.Database,
-    oha_path: Path,
-    run_dir: Path,
-    persist: Callable[[], None],
-    on_phase: Report,
-) -> None:
+@dataclass
+class _Context:
+    """What every cell of a run shares."""
+
+    opts: Options
+    db: database.Database
+    oha: Path
+    run_dir: Path
+    persist: Callable[[], None]  # rewrite results.json
+
+
+def _run_cell(cell: Cell, ctx: _Context, on_phase: Report) -> None:
     """Measure one cell; a failure fails this cell only (an interrupt is re-raised)."""
     name = f"{cell.variant} {cell.label}"
+
+    def phase(text: str) -> None:
+        interrupts.check()  # a Ctrl-C swallowed during a fork is honoured here
+        on_phase(name, text)
+
     try:
-        _measure(cell, opts, db, oha_path, run_dir, persist, lambda p: on_phase(name, p))
+        _measure(cell, ctx, phase)
     except BenchError as exc:
         cell.error = str(exc)
     except KeyboardInterrupt:
         cell.error = f"interrupted after {len(cell.repeats)} repeat(s)"
         raise
     finally:
-        persist()
+        ctx.persist()
         on_phase(name, "done" if cell.ok else f"failed: {cell.error or 'see report'}")
 
 
-def _measure(
-    cell: Cell,
-    opts: Options,
-    db: database.Database,
-    oha_path: Path,
-    run_dir: Path,
-    persist: Callable[[], None],
-    report: Callable[[str], None],
-) -> None:
-    def phase(name: str) -> None:
-        interrupts.check()  # a Ctrl-C swallowed during a fork is honoured here
-        report(name)
-
-    variant = opts.variants[cell.variant]
-    log = run_dir / "cells" / cell.id / "server.log"
-    cell.artifacts["server_log"] = log.relative_to(run_dir).as_posix()
+def _measure(cell: Cell, ctx: _Context, phase: Callable[[str], None]) -> None:
+    """Start the cell's server pinned, with its log in the cell's folder, and load it."""
+    log = ctx.run_dir / "cells" / cell.id / "server.log"
+    cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
     phase("starting")
+    variant = ctx.opts.variants[cell.variant]
+    cpus = ctx.opts.cpus.of("server")
     try:
         with variants.running(
-            variant, db.url, params=cell.params, cpus=opts.cpus.of("server"), log_path=log
+            variant, ctx.db.url, params=cell.params, cpus=cpus, log_path=log
         ) as server:
-            _load_cell(cell, opts, db, oha_path, server, persist, phase)
+            _load_cell(cell, ctx, server, phase)
     finally:
         if not log.exists():  # the server never started
             del cell.artifacts["server_log"]
 
 
-def _load_cell(
-    cell: Cell,
-    opts: Options,
-    db: database.Database,
-    oha_path: Path,
-    server: Server,
-    persist: Callable[[], None],
-    phase: Callable[[str], None],
-) -> None:
+def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str], None]) -> None:
     """Verify the running server, read back what it runs, warm it up, measure the repeats."""
-    variant = opts.variants[cell.variant]
-    measure = opts.plan.measure
+    db, measure = ctx.db, ctx.opts.plan.measure
     phase("verifying")
-    verify(variant.name, server.url, db.url)
+    verify(cell.variant, server.url, db.url)
     cell.server = _server_info(server, cell.params)
     cell.cpus["server"] = processes.cpus_allowed(server.pid)
     cell.cpus["database"] = (
         processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
     )
     target = oha.url(server.url, cell.params)
-    cell.oha_command = oha.command(oha_path, target, cell.params, measure)
+    cell.oha_command = oha.command(ctx.oha, target, cell.params, measure)
     if measure.warmup_s:
         phase(f"warming up {measure.warmup_s:g}s")
-        warmup = oha.command(oha_path, target, cell.params, measure, measure.warmup_s)
-        _load(warmup, cell, opts, server, measure.warmup_s)
+        warmup = oha.command(ctx.oha, target, cell.params, measure, measure.warmup_s)
+        _load(warmup, cell, ctx, server, measure.warmup_s)
     for i in range(measure.repeats):
         phase(f"repeat {i + 1}/{measure.repeats}")
-        cell.repeats.append(_repeat(i, cell, opts, server, db))
-        persist()
+        cell.repeats.append(_repeat(i, cell, ctx, server))
+        ctx.persist()
         if cell.repeats[-1].failure:  # the cell has failed: more repeats would only cost time
             break
 
@@ -182,13 +172,13 @@ def _server_info(server: Server, params: Params) -> ServerInfo:
     )
 
 
-def _repeat(index: int, cell: Cell, opts: Options, server: Server, db: database.Database) -> Repeat:
+def _repeat(index: int, cell: Cell, ctx: _Context, server: Server) -> Repeat:
     roots = {"server": server.pid}
-    if db.postmaster_pid:
-        roots["database"] = db.postmaster_pid
+    if ctx.db.postmaster_pid:
+        roots["database"] = ctx.db.postmaster_pid
     started = now()
     with Sampler(roots) as sampler:
-        text = _load(cell.oha_command, cell, opts, server, opts.plan.measure.duration_s, sampler)
+        text = _load(cell.oha_command, cell, ctx, server, ctx.opts.plan.measure.duration_s, sampler)
     result = oha.parse(text)
     return Repeat(
         index=index,
@@ -203,7 +193,7 @@ def _repeat(index: int, cell: Cell, opts: Options, server: Server, db: database.
 def _load(
     cmd: list[str],
     cell: Cell,
-    opts: Options,
+    ctx: _Context,
     server: Server,
     seconds: float | None,
     sampler: Sampler | None = None,
@@ -211,7 +201,7 @@ def _load(
     """Run oha pinned to the load generator's CPUs, bounded in time; return its JSON text."""
     timeout = seconds + OHA_GRACE_S if seconds else REQUESTS_TIMEOUT_S
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = processes.start(cmd, cpus=opts.cpus.of("loadgen"), log=out, errors=err)
+        proc = processes.start(cmd, cpus=ctx.opts.cpus.of("loadgen"), log=out, errors=err)
         try:
             cell.cpus.setdefault("loadgen", processes.cpus_allowed(proc.pid))
             if sampler:
