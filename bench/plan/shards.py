@@ -5,7 +5,7 @@ import re
 from bench.errors import UsageError
 from bench.model.results import Plan, Shard
 from bench.plan.matrix import Variant
-from bench.plan.profiles import estimate
+from bench.plan.profiles import estimate, total_estimate
 
 
 def parse(text: str) -> tuple[int, int]:
@@ -54,7 +54,7 @@ def listing(plan: Plan, count: int, variants: dict[str, Variant]) -> list[dict[s
     out: list[dict[str, object]] = []
     for shard in split(plan, count, variants):
         cells = [c for c in plan.cells if c.id in set(shard.cells)]
-        seconds = sum(estimate(c, variants, plan.measure) for c in cells)
+        seconds = total_estimate(cells, variants, plan.measure)
         out.append(
             {"shard": f"{shard.index}/{count}", "cells": len(cells), "estimate_s": round(seconds)}
         )
