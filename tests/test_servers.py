@@ -10,10 +10,12 @@ import psutil
 import psycopg
 import pytest
 from conftest import alive
+from test_matrix import plan
 
 from bench.errors import BenchError
 from bench.load.processes import cpus_allowed
 from bench.plan.matrix import Variant
+from bench.run.runner import RUNTIMES, read_back
 from bench.sut.database import Database, free_port, seed
 from bench.sut.variants import running
 from bench.sut.verify import (
@@ -43,7 +45,11 @@ def test_verify_passes_and_headers_are_json(variant: Variant, database: Database
     assert checked == 10
     assert status == 200, body
     assert ctype.startswith("application/json")
-    assert json.loads(body) == {"status": "ok"}
+    said = json.loads(body)
+    assert said["status"] == "ok" and said["pool"] == 5
+    if variant.python:  # read from inside the process: the loop it runs, the parser uvicorn loaded
+        declared = RUNTIMES[variant.runtime]
+        assert (said["loop"], said["http"]) == (declared["loop"], declared["http"])
     assert users_status == 200
     assert users_ctype.split(";")[0].strip() == "application/json"
     first_ids = sorted(str(uuid.UUID(hashlib.md5(f"user{n}".encode()).hexdigest())) for n in
@@ -113,3 +119,23 @@ def test_no_answer_is_a_verification_error_not_a_crash() -> None:
 def test_an_unreachable_database_is_a_bench_error() -> None:
     with pytest.raises(BenchError, match="cannot read the rows to expect from the database"):
         expected_rows(f"postgresql://postgres@127.0.0.1:{free_port()}/bench", 1)
+
+
+@pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
+def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
+    variant: Variant, database: Database
+) -> None:
+    """fastapi-async runs asyncio + h11 with a pool of 5; a cell claiming otherwise fails."""
+    cell = plan(variants="fastapi-async").cells[0]
+    with running(variant, database.url, params=cell.params) as server:
+        info = read_back(server, cell.params)
+        assert info.reported["loop"] == "asyncio" and info.database_connections == 5
+        assert info.command[info.command.index("--pool-size") + 1] == "5"
+        claims = cell.params.model_copy(update={"runtime": "uvicorn-standard", "pool": 7})
+        with pytest.raises(BenchError) as failure:
+            read_back(server, claims)
+    said = str(failure.value)
+    assert (
+        "loop 'asyncio' (declared 'uvloop')" in said and "http 'h11' (declared 'httptools')" in said
+    )
+    assert "pool 5 (declared 7)" in said

@@ -142,7 +142,7 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
     db, measure = ctx.db, ctx.opts.plan.measure
     phase("verifying")
     verify(cell.variant, server.url, db.url)
-    cell.server = _server_info(server, cell.params)
+    cell.server = read_back(server, cell.params)
     cell.cpus["server"] = processes.cpus_allowed(server.pid)
     cell.cpus["database"] = (
         processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
@@ -161,14 +161,27 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
             break
 
 
-def _server_info(server: Server, params: Params) -> ServerInfo:
-    """What the server runs: argv from /proc, declared settings, its own /health answer."""
-    workers = params.workers or 1
+def read_back(server: Server, params: Params) -> ServerInfo:
+    """What the server runs: argv from /proc, declared settings, its own /health answer.
+
+    A server that says it runs another event loop, HTTP parser or pool size than the cell
+    declares fails the cell.
+    """
+    declared = RUNTIMES.get(params.runtime, {})
+    reported = health(server.url)
+    wanted = {k: v for k, v in declared.items() if k in ("loop", "http")} | {"pool": params.pool}
+    wrong = [
+        f"{k} {reported.get(k)!r} (declared {v!r})"
+        for k, v in wanted.items()
+        if reported.get(k) != v
+    ]
+    if wrong:
+        raise BenchError(f"{server.variant.name} runs {', '.join(wrong)}: not the cell it claims")
     return ServerInfo(
         command=processes.cmdline(server.pid),
-        declared=RUNTIMES.get(params.runtime, {}),
-        reported=health(server.url),
-        database_connections=workers * params.pool,
+        declared=declared,
+        reported=reported,
+        database_connections=(params.workers or 1) * params.pool,
     )
 
 

@@ -1,7 +1,9 @@
 """Parts shared by all FastAPI variants: response model, query param, SQL, settings, CLI."""
 
 import argparse
+import asyncio
 import os
+import sys
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -35,6 +37,20 @@ class Settings:
     def from_env(cls) -> "Settings":
         """Read DATABASE_URL and POOL_SIZE (default 5) from the environment."""
         return cls(os.environ["DATABASE_URL"], int(os.environ.get("POOL_SIZE", "5")))
+
+
+def served_by(pool_size: int) -> dict[str, str | int]:
+    """What serves this process, read from inside it (call from an `async def` endpoint).
+
+    The running event loop's package (asyncio or uvloop), the HTTP parser uvicorn loaded
+    (it imports only the protocol module it uses) and the pool size.
+    """
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    parsers = [name for name in ("httptools", "h11") if f"{_PROTOCOLS}.{name}_impl" in sys.modules]
+    return {"loop": loop, "http": ",".join(parsers) or "unknown", "pool": pool_size}
+
+
+_PROTOCOLS = "uvicorn.protocols.http"
 
 
 def sqlalchemy_url(url: str, driver: str) -> str:

@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from .common import SQL, Limit, Settings, User, run
+from .common import SQL, Limit, Settings, User, run, served_by
 
 
 def create_app() -> FastAPI:
@@ -35,7 +35,7 @@ def create_app() -> FastAPI:
             await app.state.pool.fetchval("SELECT 1")
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", **served_by(app.state.pool.get_max_size())})
 
     return app
 

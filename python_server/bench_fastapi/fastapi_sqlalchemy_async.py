@@ -2,14 +2,15 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 
-from .common import Limit, Settings, User, run, sqlalchemy_url
+from .common import Limit, Settings, User, run, served_by, sqlalchemy_url
 from .orm import UserRow
 
 
@@ -48,7 +49,7 @@ def create_app() -> FastAPI:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", **served_by(cast(QueuePool, engine.pool).size())})
 
     return app
 

@@ -7,7 +7,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Response
 
-from .common import SQL, Limit, Settings, User, run
+from .common import SQL, Limit, Settings, User, run, served_by
 
 
 def create_app() -> FastAPI:
@@ -36,7 +36,10 @@ def create_app() -> FastAPI:
             await app.state.pool.fetchval("SELECT 1")
         except Exception:
             return Response(b'{"status":"unavailable"}', 503, media_type="application/json")
-        return Response(b'{"status":"ok"}', media_type="application/json")
+        return Response(
+            orjson.dumps({"status": "ok", **served_by(app.state.pool.get_max_size())}),
+            media_type="application/json",
+        )
 
     return app
 

@@ -67,7 +67,11 @@ async fn list_users(
 
 async fn health(State(pool): State<PgPool>) -> Response {
     match sqlx::query("SELECT 1").execute(&pool).await {
-        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Ok(_) => Json(json!({
+            "status": "ok",
+            "pool": pool.options().get_max_connections(),
+        }))
+        .into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "unavailable" })),
