@@ -5,6 +5,13 @@ import nox
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests"]
+HARNESS_LOCK = "locks/harness.txt"  # regenerate with `nox -s lock`
+
+
+def _install(session: nox.Session) -> None:
+    """The harness's locked dependencies (hashes required), then the harness itself."""
+    session.install("--require-hashes", "-r", HARNESS_LOCK)
+    session.install("--no-deps", "-e", ".")
 
 
 def _bench(session: nox.Session, command: str, *args: str) -> None:
@@ -13,7 +20,7 @@ def _bench(session: nox.Session, command: str, *args: str) -> None:
     On Ctrl-C the harness stops its servers and Postgres and writes the report: give it time
     before nox escalates to SIGTERM/SIGKILL.
     """
-    session.install("-e", ".")
+    _install(session)
     session.run(
         "python",
         "-m",
@@ -65,14 +72,22 @@ def serve(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against real Postgres, servers and oha."""
-    session.install("-e", ".[test]")
+    _install(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Regenerate the uv locks of the harness and every variant (-- --upgrade to move on)."""
+    session.install("-e", ".")  # unlocked: the locks may be what is out of date
+    session.run("python", "-m", "bench", "lock", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy, cargo fmt --check and cargo clippy -D warnings."""
-    session.install("-e", ".[lint]", "./python_server[sync,async,sqlalchemy-async,tuned]")
+    _install(session)
+    session.install("./python_server[sync,async,sqlalchemy-async,tuned]")  # for mypy only
     session.run("ruff", "check", "bench", "tests", "noxfile.py", "python_server")
     session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", "python_server")
     session.run("mypy")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench import interrupts
+from bench import REPO, interrupts
 from bench.errors import BenchError, UsageError
 from bench.load import oha
 from bench.model import merge, store
@@ -20,7 +20,7 @@ from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
 from bench.run import runner
 from bench.run.progress import RunProgress
-from bench.sut import database, variants
+from bench.sut import database, locks, variants
 from bench.sut.verify import verify
 
 AXIS_HELP = {
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     _add_common(p)
     _add_run_parser(sub)
+    p = sub.add_parser("lock", help="regenerate the uv locks of the harness and every variant")
+    p.add_argument(
+        "--upgrade", action="store_true", help="move to the newest versions pyproject.toml allows"
+    )
     p = sub.add_parser(
         "report",
         help="render report.md (and plots) from results.json alone; "
@@ -276,8 +280,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    """Regenerate every lock file from pyproject.toml (keeping pins unless --upgrade)."""
+    for path in locks.lock_all(list(matrix.load_variants().values()), upgrade=args.upgrade):
+        print(f"locked {path.relative_to(REPO)}", flush=True)
+    return 0
+
+
 COMMANDS = {
     "build": cmd_build,
+    "lock": cmd_lock,
     "verify": cmd_verify,
     "serve": cmd_serve,
     "run": cmd_run,

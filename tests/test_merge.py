@@ -49,7 +49,7 @@ def test_a_missing_shard_is_named_with_its_cells() -> None:
         (lambda r: r.plan.measure.__setattr__("repeats", 9), "plan differs"),
         (
             lambda r: next(iter(r.metadata.variants.values())).packages.update(fastapi="0.0.1"),
-            "locked packages of",
+            "the lock or the installed packages of",
         ),
     ],
     ids=["machine", "commit", "crates", "plan", "packages"],

@@ -23,8 +23,8 @@ def _key(run: Run) -> dict[str, Any]:
     }
 
 
-def _packages(run: Run) -> dict[str, dict[str, str]]:
-    return {name: info.packages for name, info in run.metadata.variants.items()}
+def _packages(run: Run) -> dict[str, tuple[str | None, dict[str, str]]]:
+    return {name: (i.lock_sha256, i.packages) for name, i in run.metadata.variants.items()}
 
 
 def check(first: Run, other: Run) -> None:
@@ -41,8 +41,8 @@ def check(first: Run, other: Run) -> None:
     for variant in ours.keys() & theirs.keys():
         if ours[variant] != theirs[variant]:
             raise UsageError(
-                f"cannot merge {first.run_id} and {other.run_id}: the locked packages of "
-                f"{variant} differ; build both from the same locks"
+                f"cannot merge {first.run_id} and {other.run_id}: the lock or the installed "
+                f"packages of {variant} differ; build both from the same locks"
             )
 
 

@@ -247,6 +247,8 @@ class VariantInfo(_Model):
 
     summary: str
     packages: dict[str, str] = {}
+    lock: str | None = Field(None, description="the lock it was built from, relative to the repo")
+    lock_sha256: str | None = None
 
 
 class Pinning(_Model):

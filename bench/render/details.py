@@ -70,6 +70,8 @@ def variants(run: Run) -> str:
         if cells:
             body = "\n\n".join(_cell(c) for c in cells)
             sections.append(fold(f"Cells in detail ({len(cells)})", body))
+        if info and info.lock:
+            sections.append(f"Built from `{info.lock}` (sha256 `{info.lock_sha256}`).")
         if info and info.packages:
             rows = [[n, v] for n, v in sorted(info.packages.items())]
             sections.append(

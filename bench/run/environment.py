@@ -14,6 +14,7 @@ import psutil
 
 from bench import REPO
 from bench.plan.matrix import Variant
+from bench.sut import locks
 
 
 def _read(path: str) -> str | None:
@@ -98,6 +99,17 @@ def packages(variant: Variant) -> dict[str, str]:
     return dict(sorted(json.loads(out).items(), key=lambda kv: kv[0].lower())) if out else {}
 
 
+def variant_info(variant: Variant) -> dict[str, Any]:
+    """What a variant is, the lock it is built from (and its hash), what its venv holds."""
+    lock = locks.lock_file(variant)
+    return {
+        "summary": variant.summary,
+        "packages": packages(variant),
+        "lock": lock.relative_to(REPO).as_posix(),
+        "lock_sha256": locks.digest(lock) if lock.exists() else None,
+    }
+
+
 def crates() -> dict[str, str]:
     """The Axum server's direct dependencies with the versions Cargo.lock resolved."""
     manifest = tomllib.loads((REPO / "rust_server" / "Cargo.toml").read_text())
@@ -114,6 +126,6 @@ def collect(variants: list[Variant]) -> dict[str, Any]:
         "affinity": sorted(os.sched_getaffinity(0)),
         "tools": toolchain(),
         "git": git(),
-        "variants": {v.name: {"summary": v.summary, "packages": packages(v)} for v in variants},
+        "variants": {v.name: variant_info(v) for v in variants},
         "crates": crates(),
     }

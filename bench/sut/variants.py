@@ -18,6 +18,7 @@ from bench.load import processes
 from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
 from bench.plan.matrix import Variant
+from bench.sut import locks
 from bench.sut.database import free_port
 
 HEALTH_TIMEOUT_S = 60.0
@@ -32,32 +33,25 @@ def _uv(*args: str) -> None:
 
 
 def build(variant: Variant) -> Path:
-    """Create or update the variant's venv and install the server into it; return the venv.
+    """Create or update the variant's venv from its lock and install the server; return it.
 
-    An existing venv is reused; the server package is always reinstalled from source so the
-    venv matches the checkout (cheap: Python builds take a second, cargo reuses its target dir).
+    A Python venv is synced to exactly its lock (hashes required; anything else is removed),
+    then the server package is installed from source without dependencies. The Rust venv
+    holds only the wheel that cargo (with Cargo.lock) and maturin built.
     """
-    python = variant.venv / "bin" / "python"
-    if not python.exists():
+    python = str(variant.venv / "bin" / "python")
+    if not Path(python).exists():
         _uv("venv", "--quiet", "--python", sys.executable, str(variant.venv))
-    if variant.kind == "python":
-        source = f"{REPO / 'python_server'}[{variant.extra}]"
-        package = "bench-fastapi"
+    if variant.python:
+        lock = locks.lock_file(variant)
+        if not lock.exists():
+            raise BenchError(f"{variant.name} has no lock {lock}: run `nox -s lock`")
+        _uv("pip", "sync", "--quiet", "--python", python, "--require-hashes", str(lock))
+        source, package = str(REPO / "python_server"), "bench-fastapi"
     else:
-        source = str(build_rust_wheel())
-        package = "bench-axum"
-    _uv(
-        "pip",
-        "install",
-        "--quiet",
-        "--python",
-        str(python),
-        "--reinstall-package",
-        package,
-        "--refresh-package",
-        package,
-        source,
-    )
+        source, package = str(build_rust_wheel()), "bench-axum"
+    refresh = ["--reinstall-package", package, "--refresh-package", package]
+    _uv("pip", "install", "--quiet", "--python", python, "--no-deps", *refresh, source)
     if not variant.executable.exists():
         raise BenchError(f"{variant.name}: build produced no {variant.executable}")
     return variant.venv
