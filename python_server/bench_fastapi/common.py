@@ -39,6 +39,9 @@ class Settings:
         return cls(os.environ["DATABASE_URL"], int(os.environ.get("POOL_SIZE", "5")))
 
 
+_PROTOCOLS = "uvicorn.protocols.http"  # uvicorn's HTTP protocol modules: h11_impl, httptools_impl
+
+
 def served_by(pool_size: int) -> dict[str, str | int]:
     """What serves this process, read from inside it (call from an `async def` endpoint).
 
@@ -48,9 +51,6 @@ def served_by(pool_size: int) -> dict[str, str | int]:
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     parsers = [name for name in ("httptools", "h11") if f"{_PROTOCOLS}.{name}_impl" in sys.modules]
     return {"loop": loop, "http": ",".join(parsers) or "unknown", "pool": pool_size}
-
-
-_PROTOCOLS = "uvicorn.protocols.http"
 
 
 def sqlalchemy_url(url: str, driver: str) -> str:
