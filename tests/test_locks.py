@@ -24,7 +24,7 @@ def requirements(project: Path, extras: tuple[str, ...]) -> list[Requirement]:
 
 
 LOCKS = [(locks.HARNESS_LOCK, REPO, locks.HARNESS_EXTRAS)] + [
-    (locks.lock_file(v), locks.PYTHON_SERVER, (v.extra,)) for v in PYTHON_VARIANTS
+    (locks.lock_file(v), locks.PYTHON_SERVER, v.extras) for v in PYTHON_VARIANTS
 ]
 
 

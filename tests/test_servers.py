@@ -14,8 +14,8 @@ from test_matrix import plan
 
 from bench.errors import BenchError
 from bench.load.processes import cpus_allowed
-from bench.plan.matrix import Variant
-from bench.run.runner import RUNTIMES, read_back
+from bench.plan.matrix import Variant, load_variants, runtime
+from bench.run.runner import read_back
 from bench.sut.database import Database, free_port, seed
 from bench.sut.variants import running
 from bench.sut.verify import (
@@ -48,7 +48,7 @@ def test_verify_passes_and_headers_are_json(variant: Variant, database: Database
     said = json.loads(body)
     assert said["status"] == "ok" and said["pool"] == 5
     if variant.python:  # read from inside the process: the loop it runs, the parser uvicorn loaded
-        declared = RUNTIMES[variant.runtime]
+        declared = runtime(variant.runtime)
         assert (said["loop"], said["http"]) == (declared["loop"], declared["http"])
     assert users_status == 200
     assert users_ctype.split(";")[0].strip() == "application/json"
@@ -139,3 +139,22 @@ def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
         "loop 'asyncio' (declared 'uvloop')" in said and "http 'h11' (declared 'httptools')" in said
     )
     assert "pool 5 (declared 7)" in said
+
+
+RUNS_ON = [(v.name, r) for v in load_variants().values() for r in v.runtimes]
+
+
+@pytest.mark.parametrize(
+    ("variant", "name"), RUNS_ON, ids=[f"{v}-{r}" for v, r in RUNS_ON], indirect=["variant"]
+)
+def test_every_declared_runtime_serves_and_reads_back_as_declared(
+    variant: Variant, name: str, database: Database
+) -> None:
+    cell = plan(variants=variant.name, runtime=name).cells[0]
+    with running(variant, database.url, params=cell.params) as server:
+        verify(variant.name, server.url, database.url)
+        info = read_back(server, cell.params)
+    declared = runtime(name)
+    assert (info.reported["loop"], info.reported["http"]) == (declared["loop"], declared["http"])
+    launcher = info.command[1]  # argv[0] is the venv's python, argv[1] the console script
+    assert launcher.endswith("/granian") == (declared["server"] == "granian"), info.command

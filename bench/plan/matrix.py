@@ -23,7 +23,19 @@ class Variant:
     summary: str
     rps_hint: float  # for estimating request-count runs only
     extra: str = ""  # pip extra of python_server for Python variants
-    runtime: str | None = None  # how a Python app is served; None for Rust
+    app: str = ""  # the ASGI app factory of a Python variant, module:function
+    runtimes: tuple[str, ...] = ()  # how a Python app can be served, its own first
+
+    @property
+    def runtime(self) -> str | None:
+        """The runtime the variant declares as its own (None for Rust)."""
+        return self.runtimes[0] if self.runtimes else None
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """The python_server extras its venv needs: its own and its runtimes'."""
+        needed = (e for r in self.runtimes for e in runtime(r)["extras"])
+        return tuple(dict.fromkeys([self.extra, *needed]))
 
     @property
     def python(self) -> bool:
@@ -49,7 +61,18 @@ def table() -> dict[str, Any]:
 
 def load_variants() -> dict[str, Variant]:
     """All variants declared in the matrix file, by name, in file order."""
-    return {name: Variant(name=name, **spec) for name, spec in table()["variants"].items()}
+    variants = table()["variants"].items()
+    return {
+        name: Variant(name=name, **{**spec, "runtimes": tuple(spec.get("runtimes", ()))})
+        for name, spec in variants
+    }
+
+
+def runtime(name: str | None) -> dict[str, Any]:
+    """A runtime as declared (server, loop, http, extras); for None, the Rust server's."""
+    if name is None:
+        return {"server": "axum (hyper)", "runtime": "tokio multi-thread", "extras": []}
+    return dict(table()["runtimes"][name])
 
 
 def select(names: str | Collection[str] | None) -> list[Variant]:

@@ -15,7 +15,7 @@ from bench.model.results import CellSpec, Measure, Params, Plan, Skip, Sweep
 from bench.plan.matrix import Variant, table
 
 AXES = ("runtime", "workers", "pool", "concurrency", "keepalive", "limit", "mode")
-RUNTIMES = ("auto", "uvicorn", "uvicorn-standard")
+RUNTIMES = ("auto", *table()["runtimes"])
 MODES = ("closed",)
 BOUNDS = {"workers": (1, 64), "pool": (1, 50), "concurrency": (1, 1000), "limit": (1, 2000)}
 MAX_CONNECTIONS = 90  # workers x pool: Postgres allows 100, a few are kept for the harness
@@ -164,23 +164,25 @@ def build(
 
 def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None, str]:
     """The cell for `variant` at the `wanted` axis values, or None; and why axes were dropped."""
-    if variant.python and wanted["runtime"] not in ("auto", variant.runtime):
-        return None, f"{variant.name} runs on {variant.runtime} only"
+    if variant.python and wanted["runtime"] not in ("auto", *variant.runtimes):
+        return None, f"{variant.name} runs on {', '.join(variant.runtimes)} only"
     connections = wanted["pool"] * (wanted["workers"] if variant.python else 1)
     if connections > MAX_CONNECTIONS:
         raise UsageError(
             f"workers x pool = {connections} database connections for {variant.name}; "
             f"keep it at most {MAX_CONNECTIONS} (Postgres allows 100)"
         )
-    params = {**wanted, "runtime": variant.runtime}
+    chosen = variant.runtime if wanted["runtime"] == "auto" else wanted["runtime"]
+    params = {**wanted, "runtime": chosen if variant.python else None}
     reason = ""
     if not variant.python:
         params["workers"] = None
         dropped = [a for a in ("runtime", "workers") if wanted[a] != table()["axes"][a][0]]
         if dropped:
+            axes = f"{' and '.join(dropped)} {'axes mean' if len(dropped) > 1 else 'axis means'}"
             reason = (
-                f"{' and '.join(dropped)} mean nothing for {variant.name} (one tokio runtime, "
-                "one worker thread per CPU): measured once"
+                f"the {axes} nothing for {variant.name} (one tokio runtime, one worker thread "
+                "per CPU): measured once"
             )
     return CellSpec(variant=variant.name, params=Params(**params)), reason
 

@@ -19,6 +19,7 @@ from bench.load import oha, processes
 from bench.load.sampling import Sampler
 from bench.model.results import Cell, Metadata, Params, Plan, Repeat, Run, ServerInfo
 from bench.model.store import save
+from bench.plan import matrix
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
 from bench.run import environment
@@ -29,11 +30,6 @@ from bench.sut.verify import health, verify
 RUNS = REPO / "reports" / "runs"
 OHA_GRACE_S = 60.0  # beyond its own duration, before a stalled oha is killed
 REQUESTS_TIMEOUT_S = 900.0  # bound for `-n` runs, which have no deadline of their own
-RUNTIMES = {
-    "uvicorn": {"server": "uvicorn", "loop": "asyncio", "http": "h11"},
-    "uvicorn-standard": {"server": "uvicorn", "loop": "uvloop", "http": "httptools"},
-    None: {"server": "axum (hyper)", "runtime": "tokio multi-thread"},
-}
 
 
 @dataclass
@@ -167,7 +163,7 @@ def read_back(server: Server, params: Params) -> ServerInfo:
     A server that says it runs another event loop, HTTP parser or pool size than the cell
     declares fails the cell.
     """
-    declared = RUNTIMES.get(params.runtime, {})
+    declared = {k: v for k, v in matrix.runtime(params.runtime).items() if k != "extras"}
     reported = health(server.url)
     wanted = {k: v for k, v in declared.items() if k in ("loop", "http")} | {"pool": params.pool}
     wrong = [

@@ -50,7 +50,7 @@ def lock_all(variants: list[Variant], upgrade: bool = False) -> list[Path]:
     compile_lock(REPO, HARNESS_EXTRAS, HARNESS_LOCK, upgrade)
     written = [HARNESS_LOCK]
     for variant in (v for v in variants if v.python):
-        compile_lock(PYTHON_SERVER, (variant.extra,), lock_file(variant), upgrade)
+        compile_lock(PYTHON_SERVER, variant.extras, lock_file(variant), upgrade)
         written.append(lock_file(variant))
     return written
 

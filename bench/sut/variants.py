@@ -17,7 +17,7 @@ from bench.errors import BenchError
 from bench.load import processes
 from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
-from bench.plan.matrix import Variant
+from bench.plan.matrix import Variant, runtime
 from bench.sut import locks
 from bench.sut.database import free_port
 
@@ -97,12 +97,28 @@ class Server:
 
 
 def server_command(variant: Variant, port: int, params: Params | None = None) -> list[str]:
-    """The command line that starts `variant`; the database URL goes in DATABASE_URL, not argv."""
-    cmd = [str(variant.executable), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--pool-size", str(params.pool if params else 5)]
-    if params and params.workers is not None:
-        cmd += ["--workers", str(params.workers)]
-    return cmd
+    """The command line that starts `variant` under the cell's runtime, workers and pool.
+
+    The database URL and pool size go in the environment (DATABASE_URL, POOL_SIZE), not argv.
+    """
+    address = ["--host", "127.0.0.1", "--port", str(port)]
+    if not variant.python:
+        return [str(variant.executable), *address, "--pool-size", env_pool(params)]
+    name = params.runtime if params and params.runtime else variant.runtime
+    workers = str(params.workers if params and params.workers else 1)
+    declared = runtime(name)
+    if declared["server"] == "granian":
+        granian = [str(variant.venv / "bin" / "granian"), "--interface", "asgi", *address]
+        granian += ["--workers", workers, "--runtime-threads", "1", "--loop", declared["loop"]]
+        granian += ["--http", "1", "--no-ws", "--log-level", "warning", "--no-access-log"]
+        return [*granian, "--factory", variant.app]
+    cmd = [str(variant.executable), *address, "--workers", workers, "--pool-size", env_pool(params)]
+    return [*cmd, "--loop", declared["loop"], "--http", declared["http"]]
+
+
+def env_pool(params: Params | None) -> str:
+    """The pool size a server is started with (5 unless the cell says otherwise)."""
+    return str(params.pool if params else 5)
 
 
 @contextmanager
@@ -121,7 +137,7 @@ def running(
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, "POOL_SIZE": env_pool(params)}
     with open(log_path, "wb") as log:
         proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)

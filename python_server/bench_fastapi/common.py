@@ -45,11 +45,13 @@ _PROTOCOLS = "uvicorn.protocols.http"  # uvicorn's HTTP protocol modules: h11_im
 def served_by(pool_size: int) -> dict[str, str | int]:
     """What serves this process, read from inside it (call from an `async def` endpoint).
 
-    The running event loop's package (asyncio or uvloop), the HTTP parser uvicorn loaded
-    (it imports only the protocol module it uses) and the pool size.
+    The running event loop's package (asyncio or uvloop), the HTTP parser: the one uvicorn
+    loaded (it imports only the protocol module it uses) or granian's own, and the pool size.
     """
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     parsers = [name for name in ("httptools", "h11") if f"{_PROTOCOLS}.{name}_impl" in sys.modules]
+    if "granian" in sys.modules:  # granian serves HTTP itself (Rust, hyper)
+        parsers = ["granian"]
     return {"loop": loop, "http": ",".join(parsers) or "unknown", "pool": pool_size}
 
 
@@ -67,8 +69,10 @@ def run(app_path: str, loop: str, http: str) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument("--pool-size", type=int, default=5)
+    parser.add_argument("--pool-size", type=int, default=int(os.environ.get("POOL_SIZE", "5")))
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--loop", default=loop, help=f"uvicorn's event loop (default {loop})")
+    parser.add_argument("--http", default=http, help=f"uvicorn's HTTP parser (default {http})")
     args = parser.parse_args()
     if not args.database_url:
         parser.error("--database-url or DATABASE_URL is required")
@@ -83,8 +87,8 @@ def run(app_path: str, loop: str, http: str) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop=loop,
-        http=http,
+        loop=args.loop,
+        http=args.http,
         log_level="warning",
         access_log=False,
     )
