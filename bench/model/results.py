@@ -22,6 +22,13 @@ FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of
 DEFAULT_LIMIT = 100  # rows per response of the published endpoint (GET /users)
 
 
+def axis_value(value: object) -> str:
+    """An axis value as labels show it (keepalive on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 class _Model(BaseModel):
     """Strict about unknown keys; derived (computed) keys in a file are recomputed, not read."""
 
@@ -52,7 +59,7 @@ class Params(_Model):
         """A short name of every axis that applies, e.g. "c=10 keepalive=off limit=100 ..."."""
         parts = [
             f"c={self.concurrency}",
-            f"keepalive={'on' if self.keepalive else 'off'}",
+            f"keepalive={axis_value(self.keepalive)}",
             f"limit={self.limit}",
             f"pool={self.pool}",
         ]
@@ -293,13 +300,6 @@ class Run(_Model):
     def profile(self) -> str:
         """The profile the plan came from."""
         return self.plan.profile
-
-
-def axis_value(value: object) -> str:
-    """An axis value as labels show it (keepalive on/off)."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
 
 
 def by_axes(cells: list[Cell], axes: dict[str, list[Any]]) -> dict[str, list[Cell]]:

@@ -46,19 +46,21 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     for axis in ("concurrency", "keepalive"):
         axes[axis] = list(dict.fromkeys(c["params"][axis] for c in cells))
     axes |= {"limit": [100], "mode": ["closed"]}
-    specs = [{"variant": c["variant"], "params": c["params"]} for c in cells]
+    specs = {  # by derived id: a v1 merge may hold a cell twice
+        CellSpec.model_validate(s).id: s
+        for s in ({"variant": c["variant"], "params": c["params"]} for c in cells)
+    }
     metadata = dict(data["metadata"])
     if isinstance(metadata.get("notes"), str):
         metadata["notes"] = [metadata["notes"]]
-    ids = [CellSpec.model_validate(s).id for s in specs]
     return {
         "schema_version": 2,
         "run_id": data["run_id"],
         "plan": {
             "profile": data["profile"],
             "measure": measure,
-            "sweeps": [{"name": "v1", "axes": axes, "cells": list(dict.fromkeys(ids))}],
-            "cells": [s for i, s in enumerate(specs) if ids.index(ids[i]) == i],
+            "sweeps": [{"name": "v1", "axes": axes, "cells": list(specs)}],
+            "cells": list(specs.values()),
         },
         "metadata": metadata,
         "cells": cells,

@@ -33,7 +33,7 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, (ylabel, measure, log) in PLOTS.items():
-        sweeps = run.plan.sweeps or []
+        sweeps = run.plan.sweeps
         fig, axes = plt.subplots(
             len(sweeps) or 1, 1, squeeze=False, figsize=(10, 0.5 + 4.2 * max(len(sweeps), 1))
         )

@@ -128,12 +128,17 @@ def _sweep_table(row: _Row, shapes: dict[str, list[Cell]]) -> str:
     names = list(dict.fromkeys(c.variant for cells in shapes.values() for c in cells))
     lines = []
     for key, cells in shapes.items():
-        by_variant = {c.variant: median(c, row.measure) for c in cells}
-        shown = [by_variant.get(n, -1.0) for n in names]
-        lines.append(
-            [key, *("-" if v == -1.0 else "failed" if v is None else row.fmt(v) for v in shown)]
-        )
+        by_variant = {c.variant: c for c in cells}
+        lines.append([key, *(_shown(by_variant.get(n), row) for n in names)])
     return f"**{row.title}**\n\n" + table(["", *names], lines)
+
+
+def _shown(cell: Cell | None, row: _Row) -> str:
+    """A cell's median as a table shows it: "-" where the variant has no such cell."""
+    if cell is None:
+        return "-"
+    value = median(cell, row.measure)
+    return "failed" if value is None else row.fmt(value)
 
 
 def _change(row: _Row, cells: list[Cell], medians: list[float | None], base: float | None) -> str:

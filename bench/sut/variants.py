@@ -99,7 +99,8 @@ class Server:
 def server_command(variant: Variant, port: int, params: Params | None = None) -> list[str]:
     """The command line that starts `variant` under the cell's runtime, workers and pool.
 
-    The database URL and pool size go in the environment (DATABASE_URL, POOL_SIZE), not argv.
+    The database URL goes in the environment (DATABASE_URL), not argv; the pool size goes in
+    both (POOL_SIZE), since granian takes no options for the app.
     """
     address = ["--host", "127.0.0.1", "--port", str(port)]
     if not variant.python:
