@@ -1,5 +1,8 @@
 """Thin nox sessions: each installs the harness and calls `python -m bench ...`."""
 
+import tomllib
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -83,15 +86,31 @@ def lock(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "lock", *session.posargs)
 
 
+def _variants(kind: str) -> dict[str, dict[str, object]]:
+    """The variants of bench/plan/matrix.toml of one kind, by name."""
+    declared = tomllib.loads(Path("bench/plan/matrix.toml").read_text())["variants"]
+    return {name: spec for name, spec in declared.items() if spec["kind"] == kind}
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy, cargo fmt --check and cargo clippy -D warnings."""
+    """ruff, mypy and import-linter over the harness and every Python variant found (mypy
+    with each variant's own locked venv), cargo fmt --check and clippy -D warnings over every
+    Rust variant found."""
     _install(session)
-    session.install("./python_server[sync,async,sqlalchemy-async,tuned]")  # for mypy only
-    session.run("ruff", "check", "bench", "tests", "noxfile.py", "python_server")
-    session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", "python_server")
-    session.run("mypy")
+    python = _variants("python")
+    folders = sorted({str(spec["path"]) for spec in python.values()})
+    session.run("ruff", "check", "bench", "tests", "noxfile.py", *folders)
+    session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", *folders)
+    session.run("mypy", "bench")
     session.run("lint-imports")
-    manifest = "--manifest-path=rust_server/Cargo.toml"
-    session.run("cargo", "fmt", manifest, "--check", external=True)
-    session.run("cargo", "clippy", manifest, "--release", "--", "-D", "warnings", external=True)
+    session.run("python", "-m", "bench", "build", "--variants", ",".join(python))
+    for name, spec in python.items():  # the app's module, against the packages it runs with
+        module = str(spec["app"]).split(":")[0].replace(".", "/")
+        source = next(Path(str(spec["path"])).glob(f"{module}*"))
+        interpreter = f"--python-executable=.nox/variants/{name}/bin/python"
+        session.run("mypy", interpreter, "--no-incremental", str(source))
+    for spec in _variants("rust").values():
+        manifest = f"--manifest-path={spec['path']}/Cargo.toml"
+        session.run("cargo", "fmt", manifest, "--check", external=True)
+        session.run("cargo", "clippy", manifest, "--release", "--", "-D", "warnings", external=True)

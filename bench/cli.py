@@ -24,14 +24,21 @@ from bench.sut import database, locks, variants
 from bench.sut.verify import verify
 
 AXIS_HELP = {
-    "runtime": "how Python apps are served: auto (each variant's own), uvicorn, uvicorn-standard",
+    "runtime": "how Python apps are served: auto (each variant's own), uvicorn, "
+    "uvicorn-standard, granian",
     "workers": "server processes of a Python variant, e.g. 1,2",
     "pool": "database connections per worker, e.g. 5",
+    "overflow": "connections a SQLAlchemy pool may add beyond the pool, e.g. 0,10",
     "concurrency": "oha connections (-c), e.g. 1,10,100",
     "keepalive": "reuse connections: on, off or on,off (bare --keepalive: on)",
     "limit": "rows per response, e.g. 1,100,1000",
     "mode": "closed (open loop arrives with the honest-numbers issue)",
 }
+
+
+MATRIX_HELP = (
+    f"another matrix file (default {matrix.MATRIX.relative_to(REPO)}; or ${matrix.MATRIX_ENV})"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,13 +63,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = _Parser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--matrix", type=Path, help=MATRIX_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("build", help="build the variants' virtualenvs (Rust via cargo+maturin)")
-    p.add_argument("--variants", help="comma-separated variant names (default: all)")
+    p.add_argument(
+        "--variants", help="comma-separated variant names (default: all but opt-in ones)"
+    )
     p = sub.add_parser(
         "verify", help="start each variant and check its answers against the database"
     )
-    p.add_argument("--variants", help="comma-separated variant names (default: all)")
+    p.add_argument(
+        "--variants", help="comma-separated variant names (default: all but opt-in ones)"
+    )
     _add_common(p)
     p = sub.add_parser("serve", help="run one variant in the foreground until Ctrl-C")
     p.add_argument("variant", help="the variant to serve")
@@ -70,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_run_parser(sub)
     p = sub.add_parser("lock", help="regenerate the uv locks of the harness and every variant")
+    p.add_argument("--variants", help="only these variants' locks (default: the harness and all)")
     p.add_argument(
         "--upgrade", action="store_true", help="move to the newest versions pyproject.toml allows"
     )
@@ -80,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
+    for command in sub.choices.values():  # also accepted after the command
+        command.add_argument("--matrix", type=Path, default=argparse.SUPPRESS, help=MATRIX_HELP)
     return parser
 
 
@@ -90,7 +105,7 @@ def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         default="default",
         help=f"profile from matrix.toml: {', '.join(profiles.names())}",
     )
-    p.add_argument("--variants", help="comma-separated variant names (default: all)")
+    p.add_argument("--variants", help="comma-separated variant names (default: the profile's)")
     for axis in profiles.AXES:
         if axis == "keepalive":  # a bare --keepalive means on
             p.add_argument(
@@ -165,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan the run options describe (the whole plan; --shard is applied by the caller)."""
-    chosen = matrix.select(args.variants)
+    chosen = matrix.select(args.variants or profiles.variants(args.profile))
     measure = profiles.measure(
         args.profile,
         repeats=args.repeats,
@@ -282,8 +297,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     """Regenerate every lock file from pyproject.toml (keeping pins unless --upgrade)."""
-    for path in locks.lock_all(list(matrix.load_variants().values()), upgrade=args.upgrade):
-        print(f"locked {path.relative_to(REPO)}", flush=True)
+    if args.variants:
+        chosen = [v for v in matrix.select(args.variants) if v.python]
+        written = [locks.lock_variant(v, upgrade=args.upgrade) for v in chosen]
+    else:
+        written = locks.lock_all(list(matrix.load_variants().values()), upgrade=args.upgrade)
+    for path in written:
+        print(f"locked {os.path.relpath(path, REPO)}", flush=True)
     return 0
 
 
@@ -297,10 +317,24 @@ COMMANDS = {
 }
 
 
+def _use_matrix(argv: Sequence[str] | None) -> None:
+    """Apply --matrix before the grammar is built (profiles and axes come from the file)."""
+    pre = _Parser(add_help=False)
+    pre.add_argument("--matrix", type=Path)
+    given = pre.parse_known_args(argv)[0].matrix
+    if given is None:
+        return
+    if not given.is_file():
+        raise UsageError(f"--matrix {given}: no such file; give a matrix.toml")
+    os.environ[matrix.MATRIX_ENV] = str(given.resolve())  # the servers' harness children too
+    matrix.load_variants()  # a broken file is refused now, in one line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command, turning failures into one line and an exit code."""
     interrupts.install()
     try:
+        _use_matrix(argv)
         args = build_parser().parse_args(argv)
         if getattr(args, "db", None) is not None:
             database.choose_provider(args.db)

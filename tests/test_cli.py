@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from bench import REPO
-from bench.plan.matrix import Variant, load_variants
+from bench.plan.matrix import MATRIX, Variant, load_variants
 from bench.sut.database import free_port
 
 # Without DATABASE_URL, so that every command uses the embedded provider unless told otherwise.
@@ -87,7 +87,9 @@ BAD_INPUT = [
     ("keepalive", ["--keepalive", "sometimes"], {}, "is not on or off"),
     ("limit", ["--limit", "1,5000"], {}, "--limit 5000 is out of range"),
     ("workers", ["--workers", "0"], {}, "--workers 0 is out of range"),
-    ("connections", ["--workers", "10", "--pool", "10"], {}, "workers x pool = 100"),
+    ("connections", ["--workers", "10", "--pool", "10"], {}, "workers x (pool + overflow) = 100"),
+    ("overflow", ["--overflow", "0,51"], {}, "--overflow 51 is out of range"),
+    ("matrix", ["--matrix", "/no/such/matrix.toml"], {}, "no such file"),
     ("runtime", ["--runtime", "hypercorn"], {}, "--runtime 'hypercorn' is unknown"),
     ("mode", ["--mode", "open"], {}, "open loop arrives"),
     ("all-skipped", ["--variants", "fastapi-tuned", "--runtime", "uvicorn"], {}, "every cell"),
@@ -214,3 +216,27 @@ def listener(port: int) -> psutil.Process | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
             return psutil.Process(conn.pid)
     return None
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ('kind = "go"', "kind must be one of python, rust"),
+        ('kind = "python"\nsummary = "s"\nrps_hint = 1\napp = "m:f"\nruntimes = []', "lacks path"),
+        (
+            'kind = "rust"\npath = "x"\nsummary = "s"\nrps_hint = 1\nbinary = "b"\ncolour = 1',
+            "colour",
+        ),
+        (
+            'kind = "python"\npath = "x"\nsummary = "s"\nrps_hint = 1\napp = "m:f"\n'
+            'runtimes = ["hypercorn"]',
+            "unknown runtime 'hypercorn'",
+        ),
+    ],
+    ids=["kind", "missing-key", "unknown-key", "runtime"],
+)
+def test_a_wrong_variant_entry_is_one_line_naming_it(entry: str, says: str, tmp_path: Path) -> None:
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(MATRIX.read_text() + f"\n[variants.mine]\n{entry}\n")
+    line = assert_one_line_usage_error(bench("--matrix", str(matrix), "run", "--dry-run"))
+    assert "[variants.mine]" in line and says in line, line

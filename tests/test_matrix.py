@@ -14,7 +14,7 @@ VARIANTS = matrix.load_variants()
 def plan(profile: str = "default", variants: str | None = None, **axes: str) -> Plan:
     """The plan `python -m bench run --profile P --variants V --axis LIST ...` would run."""
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in axes.items()}
-    chosen = matrix.select(variants)
+    chosen = matrix.select(variants or profiles.variants(profile))
     return profiles.build(profile, chosen, profiles.measure(profile), overrides)
 
 
@@ -26,9 +26,41 @@ def test_profiles_in_the_matrix_file() -> None:
     assert (cell.params.concurrency, cell.params.keepalive, cell.params.limit) == (10, False, 100)
 
 
+def test_seed_exact_is_the_published_configuration() -> None:
+    """Both FastAPI apps on uvloop + httptools, the sync one on psycopg2 with 5 + 10."""
+    seed = plan("seed-exact")
+    sync, fastapi_async, axum = seed.cells
+    assert [c.variant for c in seed.cells] == ["fastapi-sync-psycopg2", "fastapi-async", "axum"]
+    assert VARIANTS["fastapi-sync-psycopg2"].driver == "psycopg2"
+    assert (sync.params.runtime, sync.params.pool, sync.params.overflow) == (
+        "uvicorn-standard",
+        5,
+        10,
+    )
+    assert sync.params.connections() == 15 and "pool=5+10" in sync.label
+    assert (fastapi_async.params.runtime, fastapi_async.params.overflow) == (
+        "uvicorn-standard",
+        None,
+    )
+    assert (axum.params.runtime, axum.params.workers, axum.params.overflow) == (None, None, None)
+    assert not seed.skips  # nothing was asked twice of one variant
+
+
+def test_overflow_applies_to_sqlalchemy_pools_only() -> None:
+    both = plan(variants="fastapi-sync,fastapi-async", overflow="0,10")
+    assert [(c.variant, c.params.overflow) for c in both.cells] == [
+        ("fastapi-sync", 0),
+        ("fastapi-async", None),
+        ("fastapi-sync", 10),
+    ]
+    (skip,) = both.skips
+    assert (skip.variant, skip.axes["overflow"]) == ("fastapi-async", 10)
+    assert "overflow axis means nothing for fastapi-async (its pool has no overflow)" in skip.reason
+
+
 def test_default_plan_is_the_published_shape_once_per_variant() -> None:
     default = plan()
-    assert [c.variant for c in default.cells] == list(VARIANTS)
+    assert [c.variant for c in default.cells] == [n for n, v in VARIANTS.items() if not v.opt_in]
     assert len(default.sweeps) == 1 and not default.skips
     for cell in default.cells:
         p = cell.params
@@ -40,6 +72,7 @@ def test_default_plan_is_the_published_shape_once_per_variant() -> None:
             "closed",
         )
         assert (p.workers is None) == (cell.variant == "axum")
+        assert p.overflow == (0 if VARIANTS[cell.variant].overflow else None)
         assert p.runtime == VARIANTS[cell.variant].runtime
 
 
@@ -114,7 +147,7 @@ def test_bad_axis_values_are_usage_errors(axis: str, text: str, says: str) -> No
 
 
 def test_too_many_database_connections_are_refused() -> None:
-    with pytest.raises(UsageError, match="workers x pool = 100"):
+    with pytest.raises(UsageError, match=r"workers x \(pool \+ overflow\) = 100"):
         plan(variants="fastapi-async", workers="10", pool="10")
 
 

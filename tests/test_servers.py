@@ -130,15 +130,46 @@ def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
     with running(variant, database.url, params=cell.params) as server:
         info = read_back(server, cell.params)
         assert info.reported["loop"] == "asyncio" and info.database_connections == 5
-        assert info.command[info.command.index("--pool-size") + 1] == "5"
-        claims = cell.params.model_copy(update={"runtime": "uvicorn-standard", "pool": 7})
+        assert (info.reported["driver"], info.workers) == ("asyncpg", 1)
+        claims = cell.params.model_copy(
+            update={"runtime": "uvicorn-standard", "pool": 7, "workers": 2}
+        )
         with pytest.raises(BenchError) as failure:
             read_back(server, claims)
     said = str(failure.value)
     assert (
         "loop 'asyncio' (declared 'uvloop')" in said and "http 'h11' (declared 'httptools')" in said
     )
-    assert "pool 5 (declared 7)" in said
+    assert "pool 5 (declared 7)" in said and "workers 1 (declared 2)" in said
+
+
+@pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
+@pytest.mark.parametrize("name", ["uvicorn", "granian"])
+def test_workers_are_counted_from_the_processes(
+    variant: Variant, name: str, database: Database
+) -> None:
+    """Two workers, each with its own pool: both accept on the port, 10 connections at most."""
+    cell = plan(variants=variant.name, runtime=name, workers="2").cells[0]
+    with running(variant, database.url, params=cell.params) as server:
+        verify(variant.name, server.url, database.url)
+        info = read_back(server, cell.params)
+    assert (info.workers, info.database_connections) == (2, 10)
+    assert info.command[info.command.index("--workers") + 1] == "2"
+
+
+@pytest.mark.parametrize("variant", ["fastapi-sync-psycopg2"], indirect=True)
+def test_the_published_sync_configuration_reads_back_as_published(
+    variant: Variant, database: Database
+) -> None:
+    """seed-exact's sync row: uvloop + httptools, psycopg2, SQLAlchemy's 5 + 10."""
+    (cell,) = [c for c in plan("seed-exact").cells if c.variant == variant.name]
+    with running(variant, database.url, params=cell.params) as server:
+        verify(variant.name, server.url, database.url)
+        info = read_back(server, cell.params)
+    said = info.reported
+    assert (said["server"], said["loop"], said["http"]) == ("uvicorn", "uvloop", "httptools")
+    assert (said["driver"], said["pool"], said["overflow"]) == ("psycopg2", 5, 10)
+    assert info.database_connections == 15
 
 
 RUNS_ON = [(v.name, r) for v in load_variants().values() for r in v.runtimes]
@@ -155,6 +186,11 @@ def test_every_declared_runtime_serves_and_reads_back_as_declared(
         verify(variant.name, server.url, database.url)
         info = read_back(server, cell.params)
     declared = runtime(name)
-    assert (info.reported["loop"], info.reported["http"]) == (declared["loop"], declared["http"])
-    launcher = info.command[1]  # argv[0] is the venv's python, argv[1] the console script
-    assert launcher.endswith("/granian") == (declared["server"] == "granian"), info.command
+    said = info.reported
+    assert (said["server"], said["loop"], said["http"]) == (
+        declared["server"],
+        declared["loop"],
+        declared["http"],
+    )
+    assert said["driver"] == variant.driver
+    assert info.command[1:3] == ["-m", declared["server"]], info.command  # the venv's python -m

@@ -8,6 +8,8 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 
 @contextlib.contextmanager
 def _pinned(cpus: Collection[int] | None) -> Iterator[None]:
@@ -115,3 +117,22 @@ def cpus_allowed(pid: int) -> str:
         if line.startswith("Cpus_allowed_list:"):
             return line.split(":", 1)[1].strip()
     raise RuntimeError(f"no Cpus_allowed_list for pid {pid}")
+
+
+def listeners(pid: int, port: int) -> int:
+    """How many processes of `pid`'s tree accept on `port` (read from /proc via psutil).
+
+    A server with workers listens in each worker, and usually in its supervisor too: the
+    count is that of the listening descendants, or 1 when only `pid` itself listens.
+    """
+
+    def listens(proc: psutil.Process) -> bool:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
+
+    root = psutil.Process(pid)
+    children = sum(listens(child) for child in root.children(recursive=True))
+    return children or int(listens(root))

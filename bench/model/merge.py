@@ -1,7 +1,7 @@
 """Merge runs (shards of one plan, e.g. CI jobs) into one run, refusing what does not belong.
 
 Shards must come from the same plan, machine kind (CPU model and count), commit, locks (the
-packages of every variant's environment, the crates of Cargo.lock) and CPU plan.
+packages of every variant's environment, a Rust variant's crates) and CPU plan.
 """
 
 from typing import Any
@@ -19,7 +19,6 @@ def _key(run: Run) -> dict[str, Any]:
         "CPU count": meta.cpu.get("logical"),
         "commit": meta.git.commit,
         "CPU plan": pinning,
-        "crates (Cargo.lock)": meta.crates,
     }
 
 

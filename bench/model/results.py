@@ -9,6 +9,8 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
   2 (2026-11): the plan (sweeps, cells, skips, shard, measurement settings); cells carry typed
                parameters (their id and label are derived from them), server details and
                artifacts (files relative to the run folder); run-level probes.
+               Later: the optional `overflow` parameter (absent or null: no overflow axis;
+               cells without it keep their ids).
 """
 
 import hashlib
@@ -50,10 +52,17 @@ class Params(_Model):
     runtime: str | None = Field(description="how the app is served, e.g. uvicorn")
     workers: int | None = Field(description="server processes (None: not a Python server)")
     pool: int = Field(description="database connections per worker")
+    overflow: int | None = Field(
+        None, description="connections a SQLAlchemy pool may open beyond `pool` (None: no overflow)"
+    )
     concurrency: int = Field(description="oha connections (-c)")
     keepalive: bool = Field(description="whether oha reuses connections")
     limit: int = Field(description="rows per response (GET /users?limit=N)")
     mode: Literal["closed"] = Field(description="closed: each connection waits for its answer")
+
+    def connections(self) -> int:
+        """The most database connections the server may open: workers x (pool + overflow)."""
+        return (self.workers or 1) * (self.pool + (self.overflow or 0))
 
     def label(self) -> str:
         """A short name of every axis that applies, e.g. "c=10 keepalive=off limit=100 ..."."""
@@ -61,7 +70,7 @@ class Params(_Model):
             f"c={self.concurrency}",
             f"keepalive={axis_value(self.keepalive)}",
             f"limit={self.limit}",
-            f"pool={self.pool}",
+            f"pool={self.pool}" + (f"+{self.overflow}" if self.overflow else ""),
         ]
         if self.workers is not None:
             parts.append(f"workers={self.workers}")
@@ -72,7 +81,8 @@ class Params(_Model):
 
 def cell_id(variant: str, params: Params) -> str:
     """A stable id from the variant and its parameters (12 hex digits of a SHA-256)."""
-    canonical = json.dumps([variant, params.model_dump()], sort_keys=True)
+    values = params.model_dump(exclude={"overflow"} if params.overflow is None else set())
+    canonical = json.dumps([variant, values], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -138,6 +148,7 @@ class Plan(_Model):
     """What a run was asked to measure: every cell of the profile, minus skips."""
 
     profile: str
+    note: str = Field("", description="what the profile says of itself in the report")
     measure: Measure
     sweeps: list[Sweep]
     cells: list[CellSpec]
@@ -208,7 +219,10 @@ class ServerInfo(_Model):
     command: list[str] = Field(description="argv read back from /proc")
     declared: dict[str, Any] = Field(description="runtime settings from matrix.toml")
     reported: dict[str, Any] = Field(description="what the server says in GET /health")
-    database_connections: int | None = Field(description="workers x pool, at most")
+    workers: int | None = Field(
+        None, description="processes accepting on the server's port, counted from /proc"
+    )
+    database_connections: int | None = Field(description="workers x (pool + overflow), at most")
 
 
 class Cell(CellSpec):
@@ -278,7 +292,6 @@ class Metadata(_Model):
     tools: dict[str, str | None] = {}
     git: Git = Git()
     variants: dict[str, VariantInfo] = {}
-    crates: dict[str, str] = {}
     pinning: Pinning | None = None
     notes: list[str] = []
     merged_from: list[str] = []

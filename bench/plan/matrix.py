@@ -1,5 +1,6 @@
 """matrix.toml: the variants, the default axis values and the profiles, as declared."""
 
+import os
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -7,24 +8,36 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bench import REPO
 from bench.errors import UsageError
 from bench.paths import variants_dir
 
 MATRIX = Path(__file__).with_name("matrix.toml")
+MATRIX_ENV = "BENCH_MATRIX"  # another matrix file (tests, experiments): python -m bench --matrix
+
+
+def matrix_file() -> Path:
+    """The matrix file in use: $BENCH_MATRIX, or the repository's."""
+    return Path(os.environ.get(MATRIX_ENV) or MATRIX)
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One server variant as declared in matrix.toml."""
+    """One server variant as declared in matrix.toml: a folder and how to serve what it holds."""
 
     name: str
     kind: str  # "python" or "rust"
-    command: str  # console script / binary in the variant's venv
+    path: str  # its folder, relative to the repository root (or absolute)
     summary: str
     rps_hint: float  # for estimating request-count runs only
-    extra: str = ""  # pip extra of python_server for Python variants
-    app: str = ""  # the ASGI app factory of a Python variant, module:function
-    runtimes: tuple[str, ...] = ()  # how a Python app can be served, its own first
+    app: str = ""  # Python: the ASGI app factory, module:function
+    app_extras: tuple[str, ...] = ()  # Python: the extras of its project the app needs
+    runtimes: tuple[str, ...] = ()  # Python: the servers it may run under, its own first
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for the app
+    driver: str = ""  # the database driver /health must report ("" : not checked)
+    overflow: bool = False  # whether its pool has an overflow (the overflow axis applies)
+    opt_in: bool = False  # runs only where a profile or --variants names it
+    binary: str = ""  # Rust: the executable the crate builds
 
     @property
     def runtime(self) -> str | None:
@@ -32,15 +45,19 @@ class Variant:
         return self.runtimes[0] if self.runtimes else None
 
     @property
-    def extras(self) -> tuple[str, ...]:
-        """The python_server extras its venv needs: its own and its runtimes'."""
-        needed = (e for r in self.runtimes for e in runtime(r)["extras"])
-        return tuple(dict.fromkeys([self.extra, *needed]))
-
-    @property
     def python(self) -> bool:
         """Whether this is a Python app (served by a runtime, with workers)."""
         return self.kind == "python"
+
+    @property
+    def folder(self) -> Path:
+        """The variant's source folder."""
+        return REPO / self.path
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """What its runtimes add to the venv (requirement strings)."""
+        return tuple(dict.fromkeys(r for name in self.runtimes for r in runtime(name)["requires"]))
 
     @property
     def venv(self) -> Path:
@@ -49,29 +66,57 @@ class Variant:
 
     @property
     def executable(self) -> Path:
-        """The server's entry point inside its venv."""
-        return self.venv / "bin" / self.command
+        """What starts it: the venv's python (which runs the runtime) or the Rust binary."""
+        return self.venv / "bin" / (self.binary if not self.python else "python")
+
+
+KINDS = {"python": ("app", "runtimes"), "rust": ("binary",)}  # what each kind must declare
+
+
+def table() -> dict[str, Any]:
+    """The matrix file, parsed (once per file)."""
+    return _parse(matrix_file())
 
 
 @cache
-def table() -> dict[str, Any]:
-    """matrix.toml, parsed."""
-    return tomllib.loads(MATRIX.read_text())
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read the matrix file {path}: {exc}") from None
 
 
 def load_variants() -> dict[str, Variant]:
     """All variants declared in the matrix file, by name, in file order."""
-    variants = table()["variants"].items()
-    return {
-        name: Variant(name=name, **{**spec, "runtimes": tuple(spec.get("runtimes", ()))})
-        for name, spec in variants
-    }
+    return {name: _variant(name, spec) for name, spec in table()["variants"].items()}
+
+
+def _variant(name: str, spec: dict[str, Any]) -> Variant:
+    """A [variants.NAME] entry, checked: a mistake in it is a UsageError naming the entry."""
+    spec = dict(spec)
+    where = f"[variants.{name}] in {matrix_file()}"
+    needed = KINDS.get(spec.get("kind", ""))
+    if needed is None:
+        raise UsageError(f"{where}: kind must be one of {', '.join(KINDS)}")
+    if missing := [k for k in ("path", "summary", "rps_hint", *needed) if k not in spec]:
+        raise UsageError(f"{where} lacks {', '.join(missing)}; see the README, Adding a variant")
+    if unknown := [r for r in spec.get("runtimes", ()) if r not in table()["runtimes"]]:
+        raise UsageError(
+            f"{where}: unknown runtime {unknown[0]!r}; use {', '.join(table()['runtimes'])}"
+        )
+    spec["app_extras"] = tuple(spec.pop("extras", ()))
+    spec["runtimes"] = tuple(spec.get("runtimes", ()))
+    spec["env"] = tuple(sorted(spec.get("env", {}).items()))
+    try:
+        return Variant(name=name, **spec)
+    except TypeError as exc:
+        raise UsageError(f"{where}: {exc}".replace("Variant.__init__() ", "")) from None
 
 
 def runtime(name: str | None) -> dict[str, Any]:
-    """A runtime as declared (server, loop, http, extras); for None, the Rust server's."""
+    """A runtime as declared (server, loop, http, requires); for None, the Rust server's."""
     if name is None:
-        return {"server": "axum (hyper)", "runtime": "tokio multi-thread", "extras": []}
+        return {"server": "axum (hyper)", "runtime": "tokio multi-thread", "requires": []}
     return dict(table()["runtimes"][name])
 
 
@@ -79,7 +124,7 @@ def select(names: str | Collection[str] | None) -> list[Variant]:
     """The variants named (comma-separated or a list), or all; unknown names are a UsageError."""
     known = load_variants()
     if names is None:
-        return list(known.values())
+        return [v for v in known.values() if not v.opt_in]
     wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted or "" in wanted:

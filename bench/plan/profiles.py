@@ -14,11 +14,22 @@ from bench.errors import UsageError
 from bench.model.results import CellSpec, Measure, Params, Plan, Skip, Sweep
 from bench.plan.matrix import Variant, table
 
-AXES = ("runtime", "workers", "pool", "concurrency", "keepalive", "limit", "mode")
-RUNTIMES = ("auto", *table()["runtimes"])
+AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit", "mode")
 MODES = ("closed",)
-BOUNDS = {"workers": (1, 64), "pool": (1, 50), "concurrency": (1, 1000), "limit": (1, 2000)}
-MAX_CONNECTIONS = 90  # workers x pool: Postgres allows 100, a few are kept for the harness
+BOUNDS = {
+    "workers": (1, 64),
+    "pool": (1, 50),
+    "overflow": (0, 50),
+    "concurrency": (1, 1000),
+    "limit": (1, 2000),
+}
+MAX_CONNECTIONS = 90  # workers x (pool + overflow): Postgres allows 100, a few for the harness
+# Why an axis means nothing for a variant (its value is then None and the cell measured once).
+NOT_APPLICABLE = {
+    "runtime": "one tokio runtime",
+    "workers": "one worker thread per CPU",
+    "overflow": "its pool has no overflow",
+}
 MAX_DURATION_S = 600.0  # every load loop is bounded in time
 MAX_REQUESTS = 1_000_000  # ... and in count
 # Measured with `nox -s bench` on the 2-CPU development machine (README): a Python server
@@ -32,6 +43,11 @@ RUN_OVERHEAD_S = 8.0  # Postgres, metadata, the report
 def names() -> list[str]:
     """The profile names declared in matrix.toml."""
     return list(table()["profiles"])
+
+
+def variants(profile: str) -> list[str] | None:
+    """The variants a profile names (None: every variant not marked opt_in)."""
+    return _profile(profile).get("variants")
 
 
 def seconds(text: str, what: str) -> float:
@@ -105,7 +121,7 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
     values = list(dict.fromkeys(values))
     if not values:
         raise UsageError(f"axis {axis} has no values; give at least one")
-    choices = {"runtime": RUNTIMES, "mode": MODES}.get(axis)
+    choices = {"runtime": ("auto", *table()["runtimes"]), "mode": MODES}.get(axis)
     for value in values:
         if choices is not None and value not in choices:
             more = " (open loop arrives with the honest-numbers issue)" if axis == "mode" else ""
@@ -158,7 +174,12 @@ def build(
             "change --variants or the axis values"
         )
     return Plan(
-        profile=profile, measure=measure, sweeps=sweeps, cells=list(cells.values()), skips=skips
+        profile=profile,
+        note=_profile(profile).get("note", ""),
+        measure=measure,
+        sweeps=sweeps,
+        cells=list(cells.values()),
+        skips=skips,
     )
 
 
@@ -166,25 +187,23 @@ def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None,
     """The cell for `variant` at the `wanted` axis values, or None; and why axes were dropped."""
     if variant.python and wanted["runtime"] not in ("auto", *variant.runtimes):
         return None, f"{variant.name} runs on {', '.join(variant.runtimes)} only"
-    connections = wanted["pool"] * (wanted["workers"] if variant.python else 1)
-    if connections > MAX_CONNECTIONS:
+    moot = [] if variant.python else ["runtime", "workers"]
+    moot += [] if variant.overflow else ["overflow"]
+    params = {**wanted, **dict.fromkeys(moot)}
+    if variant.python and wanted["runtime"] == "auto":
+        params["runtime"] = variant.runtime
+    cell = CellSpec(variant=variant.name, params=Params(**params))
+    if (connections := cell.params.connections()) > MAX_CONNECTIONS:
         raise UsageError(
-            f"workers x pool = {connections} database connections for {variant.name}; "
-            f"keep it at most {MAX_CONNECTIONS} (Postgres allows 100)"
+            f"workers x (pool + overflow) = {connections} database connections for "
+            f"{variant.name}; keep it at most {MAX_CONNECTIONS} (Postgres allows 100)"
         )
-    chosen = variant.runtime if wanted["runtime"] == "auto" else wanted["runtime"]
-    params = {**wanted, "runtime": chosen if variant.python else None}
     reason = ""
-    if not variant.python:
-        params["workers"] = None
-        dropped = [a for a in ("runtime", "workers") if wanted[a] != table()["axes"][a][0]]
-        if dropped:
-            axes = f"{' and '.join(dropped)} {'axes mean' if len(dropped) > 1 else 'axis means'}"
-            reason = (
-                f"the {axes} nothing for {variant.name} (one tokio runtime, one worker thread "
-                "per CPU): measured once"
-            )
-    return CellSpec(variant=variant.name, params=Params(**params)), reason
+    if dropped := [a for a in moot if wanted[a] != table()["axes"][a][0]]:
+        axes = f"{' and '.join(dropped)} {'axes mean' if len(dropped) > 1 else 'axis means'}"
+        why = "; ".join(NOT_APPLICABLE[a] for a in dropped)
+        reason = f"the {axes} nothing for {variant.name} ({why}): measured once"
+    return cell, reason
 
 
 def estimate(cell: CellSpec, variants: dict[str, Variant], m: Measure) -> float:

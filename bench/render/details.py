@@ -31,7 +31,6 @@ def machine(run: Run) -> str:
         f"- Database: {_v(tools, 'db_provider')}, Postgres {_v(tools, 'postgres')}",
         "- Tools: "
         + (", ".join(str(v) for k, v in tools.items() if k not in _DB_KEYS and v) or "unknown"),
-        "- Crates: " + (", ".join(f"{k} {v}" for k, v in meta.crates.items()) or "unknown"),
         f"- Git: {meta.git.commit or 'unknown'}{dirty}",
         f"- Run: started {meta.started_at or 'unknown'}, "
         f"finished {run.finished_at or 'not finished'}; plan `{run.plan.plan_id}`",

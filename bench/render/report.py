@@ -13,7 +13,7 @@ from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
 from bench.render import details, plots
-from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, table
+from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
 
 BASELINE = "fastapi-sync"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -54,7 +54,7 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
     parts = [_title(run), _missing(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
-    parts += [_skips(run), _stability(run.cells)]
+    parts += [_what_ran(run.cells), _skips(run), _stability(run.cells)]
     parts += [details.machine(run), details.variants(run), _plots(plot_files)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -77,6 +77,8 @@ def median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | Non
 def _title(run: Run) -> str:
     started = run.metadata.started_at or "unknown date"
     text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}. {MEASURED}"
+    if run.plan.note:
+        text += f"\n\n{run.plan.note}"
     if shard := run.plan.shard:
         text += f"\n\nThis run is shard {shard.index}/{shard.count} of plan `{run.plan.plan_id}`."
     return text
@@ -150,6 +152,31 @@ def _change(row: _Row, cells: list[Cell], medians: list[float | None], base: flo
     if factor is None:
         return "n/a"
     return f"{TIMES}{factor:.0f} ({name})" if factor >= 100 else f"{TIMES}{factor:.3g} ({name})"
+
+
+READ_BACK = ("server", "loop", "http", "driver")
+
+
+def _what_ran(cells: list[Cell]) -> str:
+    """What each cell's server said it runs (/health) and the workers counted from /proc."""
+    rows = []
+    for c in cells:
+        if not c.server:
+            continue
+        said = c.server.reported
+        pool = f"{said.get('pool', '?')}" + (f"+{said['overflow']}" if said.get("overflow") else "")
+        workers = str(c.server.workers) if c.server.workers is not None else "-"
+        read = [str(said.get(k, "-")) for k in READ_BACK]
+        rows.append([c.variant, c.label, *read, pool, workers, str(c.server.database_connections)])
+    if not rows:
+        return ""
+    header = ["variant", "cell", *READ_BACK, "pool", "workers", "DB connections (max)"]
+    intro = (
+        "## What ran\n\nRead back from each running server: its `/health` answer (server, "
+        "event loop, HTTP parser, driver, pool) and its worker processes counted from /proc."
+    )
+    body = table(header, rows)
+    return f"{intro}\n\n{fold(f'Servers per cell ({len(rows)})', body) if len(rows) > 12 else body}"
 
 
 def _skips(run: Run) -> str:

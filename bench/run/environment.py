@@ -100,20 +100,21 @@ def packages(variant: Variant) -> dict[str, str]:
 
 
 def variant_info(variant: Variant) -> dict[str, Any]:
-    """What a variant is, the lock it is built from (and its hash), what its venv holds."""
+    """What a variant is, the lock it is built from (and its hash), what its venv holds (for
+    a Rust variant: its crate's direct dependencies as Cargo.lock resolved them)."""
     lock = locks.lock_file(variant)
     return {
         "summary": variant.summary,
-        "packages": packages(variant),
-        "lock": lock.relative_to(REPO).as_posix(),
+        "packages": packages(variant) if variant.python else crates(variant.folder),
+        "lock": Path(os.path.relpath(lock, REPO)).as_posix(),
         "lock_sha256": locks.digest(lock) if lock.exists() else None,
     }
 
 
-def crates() -> dict[str, str]:
-    """The Axum server's direct dependencies with the versions Cargo.lock resolved."""
-    manifest = tomllib.loads((REPO / "rust_server" / "Cargo.toml").read_text())
-    lock = tomllib.loads((REPO / "rust_server" / "Cargo.lock").read_text())
+def crates(crate: Path) -> dict[str, str]:
+    """A crate's direct dependencies with the versions its Cargo.lock resolved."""
+    manifest = tomllib.loads((crate / "Cargo.toml").read_text())
+    lock = tomllib.loads((crate / "Cargo.lock").read_text())
     direct = set(manifest.get("dependencies", {}))
     return {p["name"]: p["version"] for p in lock.get("package", []) if p["name"] in direct}
 
@@ -127,5 +128,4 @@ def collect(variants: list[Variant]) -> dict[str, Any]:
         "tools": toolchain(),
         "git": git(),
         "variants": {v.name: variant_info(v) for v in variants},
-        "crates": crates(),
     }

@@ -158,26 +158,31 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
 
 
 def read_back(server: Server, params: Params) -> ServerInfo:
-    """What the server runs: argv from /proc, declared settings, its own /health answer.
+    """What the server runs: argv from /proc, declared settings, its own /health answer, and
+    the worker processes counted from /proc.
 
-    A server that says it runs another event loop, HTTP parser or pool size than the cell
-    declares fails the cell.
+    A server that runs another server, event loop, HTTP parser, database driver, pool size,
+    overflow or number of workers than the cell declares fails the cell, with a sentence.
     """
-    declared = {k: v for k, v in matrix.runtime(params.runtime).items() if k != "extras"}
+    variant = server.variant
+    declared = {k: v for k, v in matrix.runtime(params.runtime).items() if k != "requires"}
     reported = health(server.url)
-    wanted = {k: v for k, v in declared.items() if k in ("loop", "http")} | {"pool": params.pool}
-    wrong = [
-        f"{k} {reported.get(k)!r} (declared {v!r})"
-        for k, v in wanted.items()
-        if reported.get(k) != v
-    ]
+    wanted = {k: declared[k] for k in ("server", "loop", "http") if variant.python}
+    wanted |= {"driver": variant.driver} if variant.driver else {}
+    wanted |= {"pool": params.pool}
+    wanted |= {"overflow": params.overflow} if params.overflow is not None else {}
+    counted = processes.listeners(server.pid, server.port) if variant.python else None
+    said = reported | ({"workers": counted} if variant.python else {})
+    wanted |= {"workers": params.workers} if variant.python else {}
+    wrong = [f"{k} {said.get(k)!r} (declared {v!r})" for k, v in wanted.items() if said.get(k) != v]
     if wrong:
-        raise BenchError(f"{server.variant.name} runs {', '.join(wrong)}: not the cell it claims")
+        raise BenchError(f"{variant.name} runs {', '.join(wrong)}: not the cell it claims")
     return ServerInfo(
         command=processes.cmdline(server.pid),
-        declared=declared,
+        declared={**declared, **wanted},
         reported=reported,
-        database_connections=(params.workers or 1) * params.pool,
+        workers=counted,
+        database_connections=params.connections(),
     )
 
 

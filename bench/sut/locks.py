@@ -6,6 +6,7 @@ every Python version the project supports, with hashes); venvs are installed fro
 """
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -17,29 +18,37 @@ from bench import REPO
 from bench.errors import BenchError
 from bench.plan.matrix import Variant
 
-PYTHON_SERVER = REPO / "python_server"
 HARNESS_LOCK = REPO / "locks" / "harness.txt"
 HARNESS_EXTRAS = ("test", "lint")
-MIN_PYTHON = "3.11"  # requires-python of both projects
+MIN_PYTHON = "3.11"  # requires-python of the harness and of the variants
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 
 def lock_file(variant: Variant) -> Path:
     """The lock a variant is built from: its uv lock, or Cargo.lock for the Rust server."""
     if variant.python:
-        return PYTHON_SERVER / "locks" / f"{variant.name}.txt"
-    return REPO / "rust_server" / "Cargo.lock"
+        return variant.folder / "locks" / f"{variant.name}.txt"
+    return variant.folder / "Cargo.lock"
 
 
-def compile_lock(project: Path, extras: tuple[str, ...], out: Path, upgrade: bool) -> None:
-    """Resolve `project` with `extras` into the hashed lock `out` (kept pins unless upgrading)."""
+def compile_lock(
+    project: Path,
+    extras: tuple[str, ...],
+    out: Path,
+    upgrade: bool,
+    requires: tuple[str, ...] = (),
+) -> None:
+    """Resolve `project` with `extras` (and `requires`, e.g. a runtime's packages) into the
+    hashed lock `out`, keeping its pins unless upgrading."""
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--universal"]
     cmd += ["--generate-hashes", "--python-version", MIN_PYTHON, "--no-header"]
     cmd += [arg for extra in extras for arg in ("--extra", extra)]
     cmd += ["--upgrade"] if upgrade else []
-    cmd += [str(project / "pyproject.toml"), "-o", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    cmd += [os.path.relpath(project / "pyproject.toml", REPO), "-o", str(out)]
+    cmd += ["-"] if requires else []  # the runtime's packages, from stdin ("via -r -")
+    stdin = "".join(f"{r}\n" for r in requires)
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, input=stdin)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-2:]
         raise BenchError(f"uv pip compile for {out.name} failed: {' | '.join(tail)}")
@@ -48,11 +57,14 @@ def compile_lock(project: Path, extras: tuple[str, ...], out: Path, upgrade: boo
 def lock_all(variants: list[Variant], upgrade: bool = False) -> list[Path]:
     """Regenerate the harness lock and every Python variant's lock; return the files."""
     compile_lock(REPO, HARNESS_EXTRAS, HARNESS_LOCK, upgrade)
-    written = [HARNESS_LOCK]
-    for variant in (v for v in variants if v.python):
-        compile_lock(PYTHON_SERVER, variant.extras, lock_file(variant), upgrade)
-        written.append(lock_file(variant))
-    return written
+    return [HARNESS_LOCK, *(lock_variant(v, upgrade) for v in variants if v.python)]
+
+
+def lock_variant(variant: Variant, upgrade: bool = False) -> Path:
+    """Regenerate a Python variant's lock: its project's extras plus its runtimes' packages."""
+    lock = lock_file(variant)
+    compile_lock(variant.folder, variant.app_extras, lock, upgrade, variant.requires)
+    return lock
 
 
 def pins(lock: Path) -> list[tuple[str, str, str | None]]:

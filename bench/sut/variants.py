@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import REPO
 from bench.errors import BenchError
 from bench.load import processes
 from bench.model.results import Params
@@ -36,8 +35,8 @@ def build(variant: Variant) -> Path:
     """Create or update the variant's venv from its lock and install the server; return it.
 
     A Python venv is synced to exactly its lock (hashes required; anything else is removed),
-    then the server package is installed from source without dependencies. The Rust venv
-    holds only the wheel that cargo (with Cargo.lock) and maturin built.
+    then the variant's project is installed from its folder without dependencies. The Rust
+    venv holds only the wheel that cargo (with the crate's Cargo.lock) and maturin built.
     """
     python = str(variant.venv / "bin" / "python")
     if not Path(python).exists():
@@ -47,37 +46,30 @@ def build(variant: Variant) -> Path:
         if not lock.exists():
             raise BenchError(f"{variant.name} has no lock {lock}: run `nox -s lock`")
         _uv("pip", "sync", "--quiet", "--python", python, "--require-hashes", str(lock))
-        source, package = str(REPO / "python_server"), "bench-fastapi"
+        source = variant.folder
     else:
-        source, package = str(build_rust_wheel()), "bench-axum"
-    refresh = ["--reinstall-package", package, "--refresh-package", package]
-    _uv("pip", "install", "--quiet", "--python", python, "--no-deps", *refresh, source)
+        source = build_rust_wheel(variant)
+    _uv("pip", "install", "--quiet", "--python", python, "--no-deps", "--reinstall", str(source))
     if not variant.executable.exists():
         raise BenchError(f"{variant.name}: build produced no {variant.executable}")
     return variant.venv
 
 
-def build_rust_wheel() -> Path:
-    """Build the Axum server wheel with maturin, reusing a cargo target dir in the user cache."""
-    out = cache_dir() / "wheels"
+def build_rust_wheel(variant: Variant) -> Path:
+    """Build a Rust variant's wheel with maturin, reusing a cargo target dir in the user cache."""
+    out = cache_dir() / "wheels" / variant.name
     shutil.rmtree(out, ignore_errors=True)
     maturin = Path(sys.executable).with_name("maturin")
     env = {**os.environ, "CARGO_TARGET_DIR": str(cache_dir() / "cargo-target")}
-    cmd = [
-        str(maturin),
-        "build",
-        "--release",
-        "--quiet",
-        "--out",
-        str(out),
-        "--manifest-path",
-        str(REPO / "rust_server" / "Cargo.toml"),
-    ]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    manifest = str(variant.folder / "Cargo.toml")
+    cmd = [str(maturin), "build", "--release", "--quiet", "--out", str(out)]
+    result = subprocess.run(
+        [*cmd, "--manifest-path", manifest], env=env, capture_output=True, text=True
+    )
     wheels = sorted(out.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise BenchError("cargo/maturin build of rust_server failed:\n" + "\n".join(tail))
+        raise BenchError(f"cargo/maturin build of {variant.path} failed:\n" + "\n".join(tail))
     return wheels[-1]
 
 
@@ -95,31 +87,47 @@ class Server:
         """The server's main process id."""
         return self.proc.pid
 
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
 
 def server_command(variant: Variant, port: int, params: Params | None = None) -> list[str]:
-    """The command line that starts `variant` under the cell's runtime, workers and pool.
+    """The command line that starts `variant` under the cell's runtime and workers.
 
-    The database URL goes in the environment (DATABASE_URL), not argv; the pool size goes in
-    both (POOL_SIZE), since granian takes no options for the app.
+    Settings for the app go in the environment (server_env), not argv; the Rust binary also
+    takes its pool size as an option.
     """
     address = ["--host", "127.0.0.1", "--port", str(port)]
     if not variant.python:
-        return [str(variant.executable), *address, "--pool-size", env_pool(params)]
+        return [
+            str(variant.executable),
+            *address,
+            "--pool-size",
+            server_env(variant, params)["POOL_SIZE"],
+        ]
     name = params.runtime if params and params.runtime else variant.runtime
     workers = str(params.workers if params and params.workers else 1)
     declared = runtime(name)
+    python = str(variant.executable)
     if declared["server"] == "granian":
-        granian = [str(variant.venv / "bin" / "granian"), "--interface", "asgi", *address]
-        granian += ["--workers", workers, "--runtime-threads", "1", "--loop", declared["loop"]]
-        granian += ["--http", "1", "--no-ws", "--log-level", "warning", "--no-access-log"]
+        granian = [python, "-m", "granian", "--interface", "asgi", *address, "--workers", workers]
+        granian += ["--runtime-threads", "1", "--loop", declared["loop"], "--http", "1"]
+        granian += ["--no-ws", "--log-level", "warning", "--no-access-log"]
         return [*granian, "--factory", variant.app]
-    cmd = [str(variant.executable), *address, "--workers", workers, "--pool-size", env_pool(params)]
-    return [*cmd, "--loop", declared["loop"], "--http", declared["http"]]
+    uvicorn = [python, "-m", "uvicorn", "--factory", variant.app, *address, "--workers", workers]
+    uvicorn += ["--loop", declared["loop"], "--http", declared["http"]]
+    return [*uvicorn, "--log-level", "warning", "--no-access-log"]
 
 
-def env_pool(params: Params | None) -> str:
-    """The pool size a server is started with (5 unless the cell says otherwise)."""
-    return str(params.pool if params else 5)
+def server_env(variant: Variant, params: Params | None) -> dict[str, str]:
+    """The app's settings: the variant's own `env`, POOL_SIZE (5 unless the cell says
+    otherwise) and POOL_OVERFLOW where the variant's pool has one."""
+    env = {**dict(variant.env), "POOL_SIZE": str(params.pool if params else 5)}
+    if variant.overflow:
+        env["POOL_OVERFLOW"] = str(params.overflow or 0) if params else "0"
+    return env
 
 
 @contextmanager
@@ -138,7 +146,7 @@ def running(
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": database_url, "POOL_SIZE": env_pool(params)}
+    env = {**os.environ, "DATABASE_URL": database_url, **server_env(variant, params)}
     with open(log_path, "wb") as log:
         proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)

@@ -1,14 +1,19 @@
-"""Parts shared by all FastAPI variants: response model, query param, SQL, settings, CLI."""
+"""Parts shared by all FastAPI variants: response model, query parameter, SQL, settings, and
+the /health read-back of what serves the process."""
 
-import argparse
 import asyncio
 import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # the asyncpg variants have no SQLAlchemy installed
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.pool import QueuePool
 
 SQL = 'SELECT * FROM "users" ORDER BY user_id LIMIT $1'
 
@@ -28,31 +33,43 @@ class User(BaseModel):
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings, read from the environment."""
+    """Runtime settings, read from the environment the harness (or you) sets."""
 
     database_url: str
     pool_size: int
+    pool_overflow: int  # SQLAlchemy's max_overflow
+    driver: str  # SQLAlchemy's dialect driver, e.g. psycopg or psycopg2 ("": the app's own)
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """Read DATABASE_URL and POOL_SIZE (default 5) from the environment."""
-        return cls(os.environ["DATABASE_URL"], int(os.environ.get("POOL_SIZE", "5")))
+        """DATABASE_URL, POOL_SIZE (default 5), POOL_OVERFLOW (default 0), DB_DRIVER."""
+        env = os.environ
+        pool, overflow = int(env.get("POOL_SIZE", "5")), int(env.get("POOL_OVERFLOW", "0"))
+        return cls(env["DATABASE_URL"], pool, overflow, env.get("DB_DRIVER", ""))
 
 
 _PROTOCOLS = "uvicorn.protocols.http"  # uvicorn's HTTP protocol modules: h11_impl, httptools_impl
 
 
-def served_by(pool_size: int) -> dict[str, str | int]:
+def served_by(driver: str, pool: int, overflow: int | None = None) -> dict[str, object]:
     """What serves this process, read from inside it (call from an `async def` endpoint).
 
-    The running event loop's package (asyncio or uvloop), the HTTP parser: the one uvicorn
-    loaded (it imports only the protocol module it uses) or granian's own, and the pool size.
+    The server (granian or uvicorn), the running event loop's package (asyncio or uvloop), the
+    HTTP parser (the protocol module uvicorn loaded, it imports only the one it uses, or
+    granian's own), the database driver, and the pool's size and overflow as the pool says.
     """
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     parsers = [name for name in ("httptools", "h11") if f"{_PROTOCOLS}.{name}_impl" in sys.modules]
+    server = "uvicorn" if "uvicorn" in sys.modules else "unknown"
     if "granian" in sys.modules:  # granian serves HTTP itself (Rust, hyper)
-        parsers = ["granian"]
-    return {"loop": loop, "http": ",".join(parsers) or "unknown", "pool": pool_size}
+        server, parsers = "granian", ["granian"]
+    said: dict[str, object] = {
+        "server": server,
+        "loop": loop,
+        "http": ",".join(parsers) or "unknown",
+    }
+    said |= {"driver": driver, "pool": pool}
+    return said if overflow is None else said | {"overflow": overflow}
 
 
 def sqlalchemy_url(url: str, driver: str) -> str:
@@ -63,32 +80,7 @@ def sqlalchemy_url(url: str, driver: str) -> str:
     return f"postgresql+{driver}://{rest}"
 
 
-def run(app_path: str, loop: str, http: str) -> None:
-    """Parse the CLI, export settings to the environment and start uvicorn on app_path."""
-    parser = argparse.ArgumentParser(description=f"Serve {app_path} with uvicorn.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument("--pool-size", type=int, default=int(os.environ.get("POOL_SIZE", "5")))
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--loop", default=loop, help=f"uvicorn's event loop (default {loop})")
-    parser.add_argument("--http", default=http, help=f"uvicorn's HTTP parser (default {http})")
-    args = parser.parse_args()
-    if not args.database_url:
-        parser.error("--database-url or DATABASE_URL is required")
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["POOL_SIZE"] = str(args.pool_size)
-
-    import uvicorn
-
-    uvicorn.run(
-        app_path,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop=args.loop,
-        http=args.http,
-        log_level="warning",
-        access_log=False,
-    )
+def sqlalchemy_served_by(engine: "Engine | AsyncEngine") -> dict[str, object]:
+    """served_by() for a SQLAlchemy engine: its dialect's driver, its pool's size and overflow."""
+    pool = cast("QueuePool", engine.pool)
+    return served_by(engine.dialect.driver, pool.size(), pool._max_overflow)  # no public getter

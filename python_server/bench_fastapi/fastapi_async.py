@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from .common import SQL, Limit, Settings, User, run, served_by
+from .common import SQL, Limit, Settings, User, served_by
 
 
 def create_app() -> FastAPI:
@@ -35,11 +35,6 @@ def create_app() -> FastAPI:
             await app.state.pool.fetchval("SELECT 1")
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", **served_by(app.state.pool.get_max_size())})
+        return JSONResponse({"status": "ok", **served_by("asyncpg", app.state.pool.get_max_size())})
 
     return app
-
-
-def main() -> None:
-    """CLI entry point: fastapi-async."""
-    run("bench_fastapi.fastapi_async:create_app", loop="asyncio", http="h11")

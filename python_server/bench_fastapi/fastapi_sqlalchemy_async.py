@@ -2,15 +2,14 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import QueuePool
 
-from .common import Limit, Settings, User, run, served_by, sqlalchemy_url
+from .common import Limit, Settings, User, sqlalchemy_served_by, sqlalchemy_url
 from .orm import UserRow
 
 
@@ -20,7 +19,7 @@ def create_app() -> FastAPI:
     engine = create_async_engine(
         sqlalchemy_url(settings.database_url, "asyncpg"),
         pool_size=settings.pool_size,
-        max_overflow=0,
+        max_overflow=settings.pool_overflow,
     )
     make_session = async_sessionmaker(engine)
 
@@ -49,11 +48,6 @@ def create_app() -> FastAPI:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", **served_by(cast(QueuePool, engine.pool).size())})
+        return JSONResponse({"status": "ok", **sqlalchemy_served_by(engine)})
 
     return app
-
-
-def main() -> None:
-    """CLI entry point: fastapi-sqlalchemy-async."""
-    run("bench_fastapi.fastapi_sqlalchemy_async:create_app", loop="asyncio", http="h11")

@@ -1,16 +1,16 @@
-"""Sync FastAPI: plain `def` endpoints, SQLAlchemy 2 ORM over psycopg 3 (threadpool)."""
+"""Sync FastAPI: plain `def` endpoints (threadpool), SQLAlchemy 2 ORM over psycopg 3, or over
+the driver DB_DRIVER names (psycopg2 in the published configuration)."""
 
 from collections.abc import Iterator
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import QueuePool
 
-from .common import Limit, Settings, User, run, served_by, sqlalchemy_url
+from .common import Limit, Settings, User, sqlalchemy_served_by, sqlalchemy_url
 from .orm import UserRow
 
 
@@ -18,9 +18,9 @@ def create_app() -> FastAPI:
     """Build the app with its own engine and session factory."""
     settings = Settings.from_env()
     engine = create_engine(
-        sqlalchemy_url(settings.database_url, "psycopg"),
+        sqlalchemy_url(settings.database_url, settings.driver or "psycopg"),
         pool_size=settings.pool_size,
-        max_overflow=0,
+        max_overflow=settings.pool_overflow,
     )
     make_session = sessionmaker(engine)
 
@@ -46,11 +46,6 @@ def create_app() -> FastAPI:
             await run_in_threadpool(ping)
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", **served_by(cast(QueuePool, engine.pool).size())})
+        return JSONResponse({"status": "ok", **sqlalchemy_served_by(engine)})
 
     return app
-
-
-def main() -> None:
-    """CLI entry point: fastapi-sync."""
-    run("bench_fastapi.fastapi_sync:create_app", loop="asyncio", http="h11")

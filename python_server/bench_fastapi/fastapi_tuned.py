@@ -7,7 +7,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Response
 
-from .common import SQL, Limit, Settings, User, run, served_by
+from .common import SQL, Limit, Settings, User, served_by
 
 
 def create_app() -> FastAPI:
@@ -37,13 +37,8 @@ def create_app() -> FastAPI:
         except Exception:
             return Response(b'{"status":"unavailable"}', 503, media_type="application/json")
         return Response(
-            orjson.dumps({"status": "ok", **served_by(app.state.pool.get_max_size())}),
+            orjson.dumps({"status": "ok", **served_by("asyncpg", app.state.pool.get_max_size())}),
             media_type="application/json",
         )
 
     return app
-
-
-def main() -> None:
-    """CLI entry point: fastapi-tuned."""
-    run("bench_fastapi.fastapi_tuned:create_app", loop="uvloop", http="httptools")
