@@ -94,8 +94,12 @@ async fn shutdown_signal() {
 async fn main() {
     let args = Args::parse();
 
+    // No ping before each acquire (sqlx's default is one extra round trip per request): the
+    // Python pools hand out connections untested too (asyncpg; SQLAlchemy's pool_pre_ping is
+    // off by default). Measured in README.md: +13.6% throughput.
     let pool = match PgPoolOptions::new()
         .max_connections(args.pool_size)
+        .test_before_acquire(false)
         .connect(&args.database_url)
         .await
     {
