@@ -69,6 +69,7 @@ async fn health(State(pool): State<PgPool>) -> Response {
     match sqlx::query("SELECT 1").execute(&pool).await {
         Ok(_) => Json(json!({
             "status": "ok",
+            "server": "axum",
             "driver": "sqlx",
             "pool": pool.options().get_max_connections(),
         }))
