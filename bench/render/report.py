@@ -98,6 +98,7 @@ def _sweep(number: int, sweep: Sweep, run: Run) -> str:
     varying = {axis: values for axis, values in sweep.axes.items() if len(values) > 1}
     fixed = ", ".join(
         f"{a} {axis_value(v[0]) if v[0] != 'auto' else 'as each variant declares'}"
+        + (" (SQLAlchemy pools)" if a == "overflow" else "")
         for a, v in sweep.axes.items()
         if len(v) == 1
     )
