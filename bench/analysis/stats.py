@@ -1,23 +1,16 @@
 """Statistics over repeats: median, mean, 95% confidence interval, coefficient of variation.
 
-Pure and stdlib only. Repeats are few (3 to 10), so the interval of the mean uses Student's t
-with the quantiles hard-coded for small degrees of freedom.
+Repeats are few (3 to 10): the interval is Student's t interval of the mean (scipy), the
+spread the sample standard deviation; a single repeat has neither.
 """
 
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Two-sided 95% quantiles of Student's t (0.975), by degrees of freedom.
-_T_975 = {
-    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-    9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
-    17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064,
-    25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042,
-}  # fmt: skip
-# Beyond the table, the quantile of the largest tabulated df at or below df (conservative).
-_T_975_LARGE = ((120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042))
-_Z_975 = 1.96
+from scipy import stats as scipy_stats
+
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -33,15 +26,11 @@ class Summary:
     ci_high: float | None
 
 
-def t_quantile(df: int) -> float:
-    """The two-sided 95% Student-t quantile for `df` degrees of freedom (1.96 beyond df 1000)."""
+def t_quantile(df: int, confidence: float = CONFIDENCE) -> float:
+    """The two-sided Student-t quantile for `df` degrees of freedom (2.776 for df 4 at 95%)."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be at least 1, got {df}")
-    if df in _T_975:
-        return _T_975[df]
-    if df > 1000:
-        return _Z_975
-    return next(t for limit, t in _T_975_LARGE if df >= limit)
+    return float(scipy_stats.t.ppf((1 + confidence) / 2, df))
 
 
 def summarize(values: Sequence[float]) -> Summary:
