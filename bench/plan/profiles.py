@@ -38,6 +38,7 @@ MAX_REQUESTS = 1_000_000  # ... and in count
 START_S = {"python": 1.2, "rust": 0.5}  # start, health check and verification of one cell
 REPEAT_OVERHEAD_S = 0.2  # oha start-up, in-flight requests at the deadline, sampling
 RUN_OVERHEAD_S = 8.0  # Postgres, metadata, the report
+PROBES_OVERHEAD_S = 2.0  # starting Axum for the HTTP ceiling, pgbench's connections
 
 
 def names() -> list[str]:
@@ -206,6 +207,12 @@ def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None,
     return cell, reason
 
 
+def default_params() -> Params:
+    """The default load shape and pool (matrix.toml's [axes]), for the run-level probes."""
+    axes = {a: v[0] for a, v in table()["axes"].items() if a not in ("runtime", "workers")}
+    return Params(**{**axes, "runtime": None, "workers": None, "overflow": None})
+
+
 def estimate(cell: CellSpec, variants: dict[str, Variant], m: Measure) -> float:
     """Estimated seconds to start, verify, warm up and measure `cell`."""
     variant = variants[cell.variant]
@@ -213,6 +220,12 @@ def estimate(cell: CellSpec, variants: dict[str, Variant], m: Measure) -> float:
     return START_S[variant.kind] + m.warmup_s + m.repeats * (per_repeat + REPEAT_OVERHEAD_S)
 
 
+def probe_seconds(m: Measure) -> float:
+    """How long each ceiling probe measures: the cells' duration (10 s for -n plans)."""
+    return m.duration_s or 10.0
+
+
 def total_estimate(cells: Sequence[CellSpec], variants: dict[str, Variant], m: Measure) -> float:
-    """Estimated seconds for a run of `cells`, set-up and report included."""
-    return RUN_OVERHEAD_S + sum(estimate(c, variants, m) for c in cells)
+    """Estimated seconds for a run of `cells`: set-up, the two ceilings and the report included."""
+    probes = 2 * probe_seconds(m) + m.warmup_s + PROBES_OVERHEAD_S
+    return RUN_OVERHEAD_S + probes + sum(estimate(c, variants, m) for c in cells)

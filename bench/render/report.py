@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
-from bench.render import details, plots
+from bench.render import details, limits, plots
 from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
 
 BASELINE = "fastapi-sync"
@@ -54,7 +54,7 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
     parts = [_title(run), _missing(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
-    parts += [_what_ran(run.cells), _skips(run), _stability(run.cells)]
+    parts += [limits.section(run), _what_ran(run.cells), _skips(run), _stability(run.cells)]
     parts += [details.machine(run), details.variants(run), _plots(plot_files)]
     return "\n\n".join(p for p in parts if p) + "\n"
 

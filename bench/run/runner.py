@@ -17,12 +17,12 @@ from bench import REPO, interrupts
 from bench.errors import BenchError
 from bench.load import oha, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Cell, Metadata, Params, Plan, Repeat, Run, ServerInfo
+from bench.model.results import Cell, Metadata, Params, Plan, Probe, Repeat, Run, ServerInfo
 from bench.model.store import save
-from bench.plan import matrix
+from bench.plan import matrix, profiles
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
-from bench.run import environment
+from bench.run import environment, probes
 from bench.sut import database, variants
 from bench.sut.variants import Server
 from bench.sut.verify import health, verify
@@ -75,6 +75,7 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
             metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
             ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path))
+            _ceilings(run, ctx, on_phase)
             for spec in selected:
                 cell = Cell(variant=spec.variant, params=spec.params)
                 run.cells.append(cell)
@@ -94,6 +95,22 @@ class _Context:
     oha: Path
     run_dir: Path
     persist: Callable[[], None]  # rewrite results.json
+
+
+def _ceilings(run: Run, ctx: _Context, on_phase: Report) -> None:
+    """The database and HTTP ceilings, measured before the cells under the same pinning."""
+    params, measure, cpus = profiles.default_params(), ctx.opts.plan.measure, ctx.opts.cpus
+    on_phase("ceiling", "database: pgbench")
+    run.probes.append(probes.database_ceiling(ctx.db, cpus, params, measure))
+    ctx.persist()
+    interrupts.check()
+    on_phase("ceiling", "HTTP: oha against Axum's in-memory route")
+    axum = next((v for v in ctx.opts.variants.values() if not v.python), None)
+    if axum is None:
+        run.probes.append(Probe(name="http", error="no Rust variant to serve an in-memory route"))
+    else:
+        run.probes.append(probes.http_ceiling(axum, ctx.db, ctx.oha, cpus, params, measure))
+    ctx.persist()
 
 
 def _run_cell(cell: Cell, ctx: _Context, on_phase: Report) -> None:

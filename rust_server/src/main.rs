@@ -1,8 +1,9 @@
 //! bench-axum: a minimal Axum + SQLx server for the benchmark.
 
 use axum::{
+    body::Bytes,
     extract::{rejection::QueryRejection, Query, State},
-    http::StatusCode,
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -111,8 +112,20 @@ async fn main() {
         }
     };
 
+    // The HTTP ceiling: the same 100-row body, serialized once, served from memory.
+    let rows = sqlx::query_as::<_, User>(r#"SELECT * FROM "users" ORDER BY user_id LIMIT 100"#)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    let body = Bytes::from(serde_json::to_vec(&rows).expect("rows serialize"));
+    let static_users = move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    };
+
     let app = Router::new()
         .route("/users", get(list_users))
+        .route("/users/static", get(static_users))
         .route("/health", get(health))
         .with_state(pool);
 

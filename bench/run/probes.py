@@ -1,0 +1,114 @@
+"""Ceilings, measured in the run under the same pinning: run-level probes beside the cells.
+
+- database: pgbench running the benchmark query from the servers' CPUs with the pool's
+  connection count, for the cells' duration: what Postgres can answer with no web stack;
+- http: oha against Axum's in-memory `GET /users/static` (the same 100-row body, no
+  database) with the run's oha command: what the load generator and an HTTP server reach.
+
+The report divides each cell's throughput by the database ceiling and checks the load
+generator's headroom (the HTTP ceiling over the fastest database-backed cell).
+"""
+
+import contextlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+import psutil
+
+from bench.errors import BenchError
+from bench.load import oha, pgbench, processes
+from bench.load.sampling import Sampler
+from bench.model.results import Measure, Params, Probe
+from bench.plan import pinning
+from bench.plan.matrix import Variant
+from bench.plan.pinning import CpuPlan
+from bench.plan.profiles import probe_seconds
+from bench.sut import variants
+from bench.sut.database import Database, embedded_bindir
+
+GRACE_S = 60.0  # beyond its duration, before a stalled probe is stopped
+
+
+def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measure) -> Probe:
+    """pgbench with `params.pool` clients, pinned where the servers run."""
+    probe = Probe(name="database")
+    bindir = db.bindir or embedded_bindir()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = pgbench.script(Path(tmp) / "query.sql", params.limit)
+        cmd = pgbench.command(
+            bindir / "pgbench", db.url, script, params.pool, probe_seconds(measure)
+        )
+        probe.command = [*cmd[:-2], "query.sql", db.safe_url]
+        timeout = probe_seconds(measure) + GRACE_S
+        try:
+            out = processes.run(cmd, cpus=cpus.of("server"), timeout=timeout)
+            probe.values = pgbench.parse(out) | {"clients": params.pool, "limit": params.limit}
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, BenchError) as exc:
+            probe.error = f"pgbench failed: {str(getattr(exc, 'stderr', '') or exc).strip()[-200:]}"
+            return probe
+    probe.cpus = {"pgbench": _cpus(cpus.of("server")), "database": _cpus(cpus.of("database"))}
+    return probe
+
+
+def http_ceiling(
+    axum: Variant, db: Database, oha_path: Path, cpus: CpuPlan, params: Params, measure: Measure
+) -> Probe:
+    """oha (the run's command for `params`) against Axum's in-memory /users/static."""
+    probe = Probe(name="http")
+    if not axum.executable.exists():
+        probe.error = f"{axum.name} is not built, so there is no in-memory route to load"
+        return probe
+    try:
+        with variants.running(axum, db.url, params=params, cpus=cpus.of("server")) as server:
+            target = f"{server.url}/users/static"
+            if measure.warmup_s:
+                warm = oha.command(oha_path, target, params, measure, measure.warmup_s)
+                _oha(warm, cpus.of("loadgen"), measure.warmup_s)
+            cmd = oha.command(oha_path, target, params, measure, probe_seconds(measure))
+            probe.command = cmd
+            with Sampler({"server": server.pid}) as sampler:
+                text, threads = _oha(cmd, cpus.of("loadgen"), probe_seconds(measure), sampler)
+    except BenchError as exc:
+        probe.error = str(exc)
+        return probe
+    result = oha.parse(text)
+    usage = sampler.usage()
+    probe.values = {"rps": result.rps, "ok": result.ok, "oha_threads": threads}
+    probe.values |= {"concurrency": params.concurrency, "keepalive": float(params.keepalive)}
+    probe.values |= {f"{role}_cpu_pct": u.cpu_mean_pct for role, u in usage.items()}
+    probe.cpus = {role: _cpus(cpus.of(role)) for role in ("server", "loadgen")}
+    return probe
+
+
+def _cpus(cpus: list[int] | None) -> str:
+    return pinning.fmt(cpus) if cpus else "any"
+
+
+def _oha(
+    cmd: list[str], cpus: Collection[int] | None, seconds: float, sampler: Sampler | None = None
+) -> tuple[str, int]:
+    """Run oha pinned, bounded in time; its JSON and the most threads it ran."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = processes.start(cmd, cpus=cpus, log=out, errors=err)
+        if sampler:
+            sampler.add("loadgen", proc.pid)
+        threads, deadline = 0, time.monotonic() + seconds + GRACE_S
+        try:
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"oha did not finish within {seconds + GRACE_S:g} s")
+                with contextlib.suppress(psutil.Error):
+                    threads = max(threads, psutil.Process(proc.pid).num_threads())
+                time.sleep(0.2)
+        finally:
+            processes.stop(proc)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise BenchError(
+                f"oha exited with code {proc.returncode}: {err.read().decode()[-200:]}"
+            )
+        out.seek(0)
+        return out.read().decode(), threads

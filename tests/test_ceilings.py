@@ -1,0 +1,154 @@
+"""Ceilings and limits: the binding-resource rule, the headroom check, pgbench's output, and
+both probes for real (pgbench against the test Postgres, oha against Axum's in-memory route).
+
+Expected values are computed here from the stored samples of a real smoke run
+(tests/data/results-v2-ceilings.json), so the file can be replaced by another real run.
+"""
+
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench.analysis import ceilings
+from bench.load import pgbench
+from bench.model import store
+from bench.model.results import Cell, Measure, Run, Usage
+from bench.plan import pinning
+from bench.plan.matrix import Variant
+from bench.plan.profiles import default_params
+from bench.render import limits, report
+from bench.run import probes
+from bench.sut.database import Database
+
+DATA = Path(__file__).parent / "data"
+PGBENCH_OUTPUT = """pgbench (18.6)
+transaction type: /tmp/query.sql
+scaling factor: 1
+query mode: prepared
+number of clients: 5
+number of threads: 1
+maximum number of tries: 1
+duration: 3 s
+number of transactions actually processed: 49684
+number of failed transactions: 0 (0.000%)
+latency average = 0.301 ms
+initial connection time = 8.282 ms
+tps = 16596.662095 (without initial connection time)
+"""
+
+
+@pytest.fixture
+def run() -> Run:
+    return store.load(DATA / "results-v2-ceilings.json")
+
+
+def usage(cpu: float) -> Usage:
+    return Usage(samples=8, interval_s=0.25, peak_rss_mib=1.0, peak_uss_mib=None,
+                 peak_pss_mib=None, cpu_mean_pct=cpu, cpu_peak_pct=cpu, processes=1)  # fmt: skip
+
+
+def with_cpu(cell: Cell, **cpu: float) -> Cell:
+    """`cell` with every repeat's CPU use of the given roles replaced."""
+    repeats = [
+        r.model_copy(update={"usage": {k: usage(v) for k, v in cpu.items()}}) for r in cell.repeats
+    ]
+    return cell.model_copy(update={"repeats": repeats})
+
+
+def test_binding_follows_the_stored_samples(run: Run) -> None:
+    plan = run.metadata.pinning.plan if run.metadata.pinning else {}
+    assert plan == {"server": [0], "database": [1], "loadgen": [1]}
+    for cell in run.cells:
+        cpu = {role: statistics.median(r.usage[role].cpu_mean_pct for r in cell.repeats)
+               for role in ("server", "database", "loadgen")}  # fmt: skip
+        server, shared = cpu["server"] / 100, (cpu["database"] + cpu["loadgen"]) / 100
+        found = ceilings.binding(cell, plan, 2)
+        assert found is not None
+        assert found.use == pytest.approx(
+            {"server CPU": server, "database + load generator CPU": shared}
+        )
+        busiest = max(
+            ("server CPU", server), ("database + load generator CPU", shared), key=lambda x: x[1]
+        )
+        assert found.resource == (busiest[0] if busiest[1] >= 0.9 else "none"), cell.variant
+
+
+def test_binding_rule_thresholds_and_shared_cpus(run: Run) -> None:
+    cell = run.cells[0]
+    split = {"server": [0], "database": [1], "loadgen": [2, 3]}
+
+    def bound(plan: dict[str, list[int]], cpus: int, **cpu: float) -> ceilings.Binding:
+        found = ceilings.binding(with_cpu(cell, **cpu), plan, cpus)
+        assert found is not None
+        return found
+
+    assert bound(split, 4, server=89, database=10, loadgen=10).resource == "none"
+    assert bound(split, 4, server=90, database=10, loadgen=10).resource == "server CPU"
+    two_cpus = bound(split, 4, server=10, database=10, loadgen=170)
+    assert two_cpus.resource == "none" and two_cpus.use["load generator CPU"] == 0.85
+    shared = bound(
+        {"server": [0], "database": [1], "loadgen": [1]}, 2, server=10, database=50, loadgen=45
+    )
+    assert shared.resource == "database + load generator CPU"
+    unpinned = bound({}, 2, server=90, database=50, loadgen=45)
+    assert unpinned.use == {"server + database + load generator CPU": 0.925}
+    assert ceilings.binding(cell.model_copy(update={"error": "boom"}), split, 4) is None
+
+
+def test_headroom_is_the_http_ceiling_over_the_fastest_cell(run: Run) -> None:
+    room = ceilings.headroom(run)
+    http = next(p for p in run.probes if p.name == "http")
+    fastest = max(statistics.median(r.load.rps for r in c.repeats) for c in run.cells if c.ok)
+    assert room and room.ceiling_rps == http.values["rps"] and room.fastest_rps == fastest
+    assert room.ratio == pytest.approx(http.values["rps"] / fastest)
+    assert room.oha_threads == http.values["oha_threads"]
+
+
+@pytest.mark.parametrize(("factor", "warned"), [(1.5, True), (3.0, False)])
+def test_headroom_warning_below_two(run: Run, factor: float, warned: bool) -> None:
+    fastest = max(statistics.median(r.load.rps for r in c.repeats) for c in run.cells if c.ok)
+    http = next(p for p in run.probes if p.name == "http")
+    http.values["rps"] = factor * fastest
+    text = report.render(run)
+    assert ("**Warning**: below 2" in text) == warned
+    assert f"{factor:.1f}\N{MULTIPLICATION SIGN} the fastest database-backed cell" in text
+
+
+def test_each_cell_is_shown_as_a_share_of_the_database_ceiling(run: Run) -> None:
+    tps = next(p for p in run.probes if p.name == "database").values["tps"]
+    section = limits.section(run)
+    for cell in run.cells:
+        share = statistics.median(r.load.rps for r in cell.repeats) / tps
+        assert ceilings.share_of_database(cell, run) == pytest.approx(share)
+        assert f"| {cell.variant} | {cell.label} |" in section and f"{share:.0%}" in section
+
+
+def test_pgbench_output_is_parsed_and_bad_output_refused() -> None:
+    values = pgbench.parse(PGBENCH_OUTPUT)
+    assert values == {
+        "tps": 16596.662095,
+        "latency_mean_ms": 0.301,
+        "transactions": 49684.0,
+        "failed": 0.0,
+    }
+    with pytest.raises(Exception, match="pgbench printed no result"):
+        pgbench.parse("pgbench: error: connection refused")
+
+
+def test_real_database_and_http_ceilings(
+    database: Database, built_variants: dict[str, Variant], oha: Path
+) -> None:
+    cpus, params, measure = pinning.auto(), default_params(), Measure(duration_s=1.0, warmup_s=0.5)
+    db = probes.database_ceiling(database, cpus, params, measure)
+    assert db.error is None, db.error
+    assert db.values["tps"] > 100 and db.values["transactions"] >= db.values["tps"] * 0.5
+    assert (
+        "-M" in db.command
+        and "prepared" in db.command
+        and db.cpus["pgbench"] == pinning.fmt(cpus.of("server") or [])
+    )
+    http = probes.http_ceiling(built_variants["axum"], database, oha, cpus, params, measure)
+    assert http.error is None, http.error
+    assert http.values["rps"] > 100 and http.values["oha_threads"] >= 1
+    assert http.command[-1].endswith("/users/static") and "--disable-keepalive" in http.command
