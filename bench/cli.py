@@ -32,7 +32,6 @@ AXIS_HELP = {
     "concurrency": "oha connections (-c), e.g. 1,10,100",
     "keepalive": "reuse connections: on, off or on,off (bare --keepalive: on)",
     "limit": "rows per response, e.g. 1,100,1000",
-    "mode": "closed (open loop arrives with the honest-numbers issue)",
 }
 
 
@@ -114,6 +113,12 @@ def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
         else:
             p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
     p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
+    p.add_argument(
+        "--open-loop",
+        metavar="RATES",
+        help="open-loop rates as fractions of each closed-loop median, e.g. 0.5,0.9, or none "
+        "(default: the profile's)",
+    )
     p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
     p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
     p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
@@ -190,7 +195,8 @@ def _plan(args: argparse.Namespace) -> Plan:
     )
     given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
-    return profiles.build(args.profile, chosen, measure, overrides)
+    rates = profiles.parse_rates(args.open_loop) if args.open_loop is not None else None
+    return profiles.build(args.profile, chosen, measure, overrides, rates)
 
 
 def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:

@@ -11,11 +11,15 @@ from bench.plan import matrix, profiles, shards
 VARIANTS = matrix.load_variants()
 
 
-def plan(profile: str = "default", variants: str | None = None, **axes: str) -> Plan:
-    """The plan `python -m bench run --profile P --variants V --axis LIST ...` would run."""
+def plan(
+    profile: str = "default", variants: str | None = None, open_loop: str = "none", **axes: str
+) -> Plan:
+    """The plan `python -m bench run --profile P --variants V --open-loop R --axis LIST ...`
+    would run (without open-loop cells unless asked: `open_loop="profile"` for the profile's)."""
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in axes.items()}
     chosen = matrix.select(variants or profiles.variants(profile))
-    return profiles.build(profile, chosen, profiles.measure(profile), overrides)
+    rates = None if open_loop == "profile" else profiles.parse_rates(open_loop)
+    return profiles.build(profile, chosen, profiles.measure(profile), overrides, rates)
 
 
 def test_profiles_in_the_matrix_file() -> None:
@@ -64,12 +68,13 @@ def test_default_plan_is_the_published_shape_once_per_variant() -> None:
     assert len(default.sweeps) == 1 and not default.skips
     for cell in default.cells:
         p = cell.params
-        assert (p.concurrency, p.keepalive, p.limit, p.pool, p.mode) == (
+        assert (p.concurrency, p.keepalive, p.limit, p.pool, p.mode, p.rate) == (
             10,
             False,
             100,
             5,
             "closed",
+            None,
         )
         assert (p.workers is None) == (cell.variant == "axum")
         assert p.overflow == (0 if VARIANTS[cell.variant].overflow else None)
@@ -137,7 +142,6 @@ def test_a_runtime_a_variant_does_not_run_on_is_skipped() -> None:
         ("limit", "2001", "--limit 2001 is out of range"),
         ("keepalive", "maybe", "not on or off"),
         ("runtime", "hypercorn", "--runtime 'hypercorn' is unknown"),
-        ("mode", "open", "open loop arrives"),
         ("pool", "1,,2", "empty item"),
     ],
 )
@@ -217,3 +221,31 @@ def test_bad_shards_are_usage_errors(text: str) -> None:
 def test_more_shards_than_cells_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="cannot split a plan of 5 cells into 6"):
         shards.split(plan(), 6, VARIANTS)
+
+
+def test_open_loop_cells_follow_each_shape_at_the_profiles_rates() -> None:
+    closed = plan()
+    full = plan(open_loop="profile")
+    assert profiles.parse_rates("0.9,0.5,0.5") == [0.5, 0.9]
+    opened = [c for c in full.cells if c.params.mode == "open"]
+    assert [c for c in full.cells if c.params.mode == "closed"] == closed.cells
+    assert len(opened) == 2 * len(closed.cells)
+    assert [(c.variant, c.params.rate) for c in opened] == [
+        (c.variant, rate) for rate in (0.5, 0.9) for c in closed.cells
+    ]
+    ids = {c.id for c in full.cells}
+    for cell in opened:
+        sibling = CellSpec(variant=cell.variant, params=cell.params.closed())
+        assert sibling.id in ids and cell.id != sibling.id
+        assert cell.label.endswith(f"open@{cell.params.rate:.0%}")
+    assert plan(open_loop="0.25").cells[-1].params.rate == 0.25
+    with pytest.raises(UsageError, match="out of range"):
+        profiles.parse_rates("0")
+
+
+def test_full_profile_open_loops_only_the_default_shape() -> None:
+    full = plan("full", open_loop="profile")
+    opened = [c for c in full.cells if c.params.mode == "open"]
+    assert {c.params.rate for c in opened} == {0.25, 0.5, 0.75, 0.9}
+    default_shape = {c.params for c in plan().cells}
+    assert {c.params.closed() for c in opened} == default_shape

@@ -5,6 +5,7 @@ oha counts 5xx responses and connection errors into successRate and requestsPerS
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -13,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, UsageError
-from bench.model.results import DEFAULT_LIMIT, FAILURE_THRESHOLD, LoadResult, Measure, Params
+from bench.model.results import (
+    DEFAULT_LIMIT,
+    FAILURE_THRESHOLD,
+    LoadResult,
+    Measure,
+    OpenLoop,
+    Params,
+)
 from bench.paths import cache_dir
 
 OHA_VERSION = "1.15.0"
@@ -88,13 +96,23 @@ def url(base: str, params: Params) -> str:
 
 
 def command(
-    oha: Path, target: str, params: Params, measure: Measure, duration_s: float | None = None
+    oha: Path,
+    target: str,
+    params: Params,
+    measure: Measure,
+    duration_s: float | None = None,
+    open_loop: OpenLoop | None = None,
 ) -> list[str]:
-    """The oha command line for one run of a cell (closed loop at fixed concurrency).
+    """The oha command line for one run of a cell: a closed loop at the cell's concurrency,
+    or, with `open_loop`, its offered rate (`-q`) with latency from each request's intended
+    send time (`--latency-correction`) over the connections Little's law asked for.
 
     `duration_s` replaces the measured duration or request count (used for warmups).
     """
-    cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(params.concurrency)]
+    connections = open_loop.connections if open_loop else params.concurrency
+    cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(connections)]
+    if open_loop:
+        cmd += ["-q", f"{open_loop.offered_rps:.1f}", "--latency-correction"]
     seconds = duration_s or measure.duration_s
     if seconds:
         cmd += ["-z", f"{seconds:g}s", "-w"]  # -w: in-flight requests finish, not counted as errors
@@ -131,6 +149,18 @@ def parse(text: str) -> LoadResult:
         status_codes=codes,
         error_kinds=errors,
     )
+
+
+LITTLE_MARGIN = 2.0  # connections for twice the requests Little's law expects in flight
+MAX_CONNECTIONS = 1000
+
+
+def connections(rate: float, latency_s: float, at_least: int) -> int:
+    """Connections for an open loop at `rate` requests/s whose answers take `latency_s` (a high
+    percentile): Little's law (rate x latency in flight) with a margin, never fewer than the
+    closed loop's `at_least`, at most MAX_CONNECTIONS. Too few, and the queue is oha's own."""
+    in_flight = rate * latency_s * LITTLE_MARGIN
+    return min(MAX_CONNECTIONS, max(at_least, math.ceil(in_flight)))
 
 
 def judge(result: LoadResult) -> str | None:

@@ -10,7 +10,8 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                parameters (their id and label are derived from them), server details and
                artifacts (files relative to the run folder); run-level probes.
                Later: the optional `overflow` parameter (absent or null: no overflow axis;
-               cells without it keep their ids).
+               cells without it keep their ids); open-loop cells (`mode` "open" with a
+               `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps.
 """
 
 import hashlib
@@ -58,7 +59,18 @@ class Params(_Model):
     concurrency: int = Field(description="oha connections (-c)")
     keepalive: bool = Field(description="whether oha reuses connections")
     limit: int = Field(description="rows per response (GET /users?limit=N)")
-    mode: Literal["closed"] = Field(description="closed: each connection waits for its answer")
+    mode: Literal["closed", "open"] = Field(
+        "closed",
+        description="closed: each connection waits for its answer; open: requests are sent "
+        "at a fixed rate, latency counted from each one's intended send time",
+    )
+    rate: float | None = Field(
+        None, description="open loop: the offered rate as a fraction of the closed-loop median"
+    )
+
+    def closed(self) -> "Params":
+        """The closed-loop cell an open-loop cell takes its rate from (itself if closed)."""
+        return self.model_copy(update={"mode": "closed", "rate": None})
 
     def connections(self) -> int:
         """The most database connections the server may open: workers x (pool + overflow)."""
@@ -76,12 +88,14 @@ class Params(_Model):
             parts.append(f"workers={self.workers}")
         if self.runtime is not None:
             parts.append(f"runtime={self.runtime}")
-        return " ".join([*parts, self.mode])
+        mode = f"open@{self.rate:.0%}" if self.mode == "open" and self.rate else self.mode
+        return " ".join([*parts, mode])
 
 
 def cell_id(variant: str, params: Params) -> str:
     """A stable id from the variant and its parameters (12 hex digits of a SHA-256)."""
-    values = params.model_dump(exclude={"overflow"} if params.overflow is None else set())
+    unset = {k for k in ("overflow", "rate") if getattr(params, k) is None}
+    values = params.model_dump(exclude=unset)
     canonical = json.dumps([variant, values], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -225,6 +239,16 @@ class ServerInfo(_Model):
     database_connections: int | None = Field(description="workers x (pool + overflow), at most")
 
 
+class OpenLoop(_Model):
+    """How an open-loop cell was driven, derived from its closed-loop cell."""
+
+    closed_cell: str = Field(description="id of the closed-loop cell the rate comes from")
+    closed_rps: float = Field(description="that cell's median throughput")
+    offered_rps: float = Field(description="oha -q: requests per second sent")
+    connections: int = Field(description="oha -c, sized by Little's law")
+    latency_basis_ms: float = Field(description="the latency Little's law was applied to")
+
+
 class Cell(CellSpec):
     """A measured cell: its parameters, what ran, and every repeat."""
 
@@ -233,6 +257,7 @@ class Cell(CellSpec):
     oha_command: list[str] = []
     cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     server: ServerInfo | None = None
+    open_loop: OpenLoop | None = None
     repeats: list[Repeat] = []
     artifacts: dict[str, str] = Field({}, description="name -> path relative to the run folder")
     error: str | None = Field(None, description="why the cell could not be measured")

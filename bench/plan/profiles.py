@@ -14,8 +14,7 @@ from bench.errors import UsageError
 from bench.model.results import CellSpec, Measure, Params, Plan, Skip, Sweep
 from bench.plan.matrix import Variant, table
 
-AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit", "mode")
-MODES = ("closed",)
+AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit")
 BOUNDS = {
     "workers": (1, 64),
     "pool": (1, 50),
@@ -122,11 +121,10 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
     values = list(dict.fromkeys(values))
     if not values:
         raise UsageError(f"axis {axis} has no values; give at least one")
-    choices = {"runtime": ("auto", *table()["runtimes"]), "mode": MODES}.get(axis)
+    choices = {"runtime": ("auto", *table()["runtimes"])}.get(axis)
     for value in values:
         if choices is not None and value not in choices:
-            more = " (open loop arrives with the honest-numbers issue)" if axis == "mode" else ""
-            raise UsageError(f"--{axis} {value!r} is unknown; use {', '.join(choices)}{more}")
+            raise UsageError(f"--{axis} {value!r} is unknown; use {', '.join(choices)}")
         if axis in BOUNDS:
             lo, hi = BOUNDS[axis]
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -136,36 +134,73 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
     return values
 
 
+def parse_rates(given: str) -> list[float]:
+    """--open-loop: fractions of each closed-loop cell's median throughput ("0.5,0.9"), or
+    "none"."""
+    if given.strip().lower() == "none":
+        return []
+    try:
+        return check_rates([float(t) for t in given.split(",")])
+    except ValueError:
+        raise UsageError(
+            f"--open-loop {given!r} is not a list of fractions; write e.g. 0.5,0.9 or none"
+        ) from None
+
+
+def check_rates(rates: Sequence[float]) -> list[float]:
+    """Open-loop rates must be fractions in (0, 1]; returned sorted, without duplicates."""
+    if bad := [r for r in rates if not 0 < r <= 1]:
+        raise UsageError(f"--open-loop {bad[0]:g} is out of range; use fractions in (0, 1]")
+    return sorted(set(rates))
+
+
 def _sweeps(
-    profile: str, overrides: dict[str, list[Any]]
-) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+    profile: str, overrides: dict[str, list[Any]], rates: Sequence[float] | None
+) -> Iterator[tuple[str, dict[str, list[Any]], list[float]]]:
+    """Each sweep: its name, its axes, and its open-loop rates (`rates` if given, else the
+    sweep's or the profile's `open_loop`)."""
     spec = _profile(profile)
     base = {**table()["axes"], **spec.get("axes", {})}
     for raw in spec.get("sweeps") or [{}]:
         sweep = dict(raw)
         name = sweep.pop("name", None)
+        own = sweep.pop("open_loop", spec.get("open_loop", []))
         axes = {axis: check_axis(axis, v) for axis, v in {**base, **sweep, **overrides}.items()}
         varying = [a for a in AXES if len(axes[a]) > 1]
-        yield name or " x ".join(varying) or "single shape", {a: axes[a] for a in AXES}
+        title = name or " x ".join(varying) or "single shape"
+        yield title, {a: axes[a] for a in AXES}, check_rates(own if rates is None else rates)
 
 
 def build(
-    profile: str, variants: list[Variant], measure: Measure, overrides: dict[str, list[Any]]
+    profile: str,
+    variants: list[Variant],
+    measure: Measure,
+    overrides: dict[str, list[Any]],
+    rates: Sequence[float] | None = None,
 ) -> Plan:
-    """The plan: the union of the profile's sweeps over `variants`, with skips and reasons."""
+    """The plan: the union of the profile's sweeps over `variants`, with skips and reasons.
+
+    Each load shape's closed-loop cells come first (variants innermost), then for each open-
+    loop rate (`rates`, or each sweep's) an open-loop cell per variant at that fraction of
+    its closed-loop median.
+    """
     cells: dict[str, CellSpec] = {}
     skips: list[Skip] = []
     sweeps = []
-    for name, axes in _sweeps(profile, overrides):
+    for name, axes, sweep_rates in _sweeps(profile, overrides, rates):
         ids: list[str] = []
         for combo in itertools.product(*axes.values()):
             wanted = dict(zip(axes, combo, strict=True))
+            shape: list[CellSpec] = []
             for variant in variants:
                 spec, reason = _resolve(variant, wanted)
                 if spec is None or (reason and spec.id in cells):
                     skip = Skip(variant=variant.name, axes=wanted, reason=reason)
                     skips += [] if skip in skips else [skip]
                     continue
+                shape.append(spec)
+            shape += [_opened(spec, rate) for rate in sweep_rates for spec in shape]
+            for spec in shape:
                 cells.setdefault(spec.id, spec)
                 ids += [] if spec.id in ids else [spec.id]
         sweeps.append(Sweep(name=name, axes=axes, cells=ids))
@@ -181,6 +216,14 @@ def build(
         sweeps=sweeps,
         cells=list(cells.values()),
         skips=skips,
+    )
+
+
+def _opened(closed: CellSpec, rate: float) -> CellSpec:
+    """The open-loop cell at `rate` (a fraction of its median) of a closed-loop cell."""
+    return CellSpec(
+        variant=closed.variant,
+        params=closed.params.model_copy(update={"mode": "open", "rate": rate}),
     )
 
 

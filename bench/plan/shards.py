@@ -3,7 +3,7 @@
 import re
 
 from bench.errors import UsageError
-from bench.model.results import Plan, Shard
+from bench.model.results import CellSpec, Plan, Shard
 from bench.plan.matrix import Variant
 from bench.plan.profiles import estimate, total_estimate
 
@@ -19,27 +19,29 @@ def parse(text: str) -> tuple[int, int]:
 def split(plan: Plan, count: int, variants: dict[str, Variant]) -> list[Shard]:
     """The plan's cells in `count` shards: longest first onto the least-loaded shard (LPT).
 
-    Ties go to the lower shard and the earlier cell, so every machine computes the same split;
-    within a shard, cells keep plan order.
+    An open-loop cell stays with the closed-loop cell its rate comes from. Ties go to the
+    lower shard and the earlier group, so every machine computes the same split; within a
+    shard, cells keep plan order.
     """
-    if not 1 <= count <= len(plan.cells):
+    groups: dict[str, list[CellSpec]] = {}  # closed-loop cell id -> it and its open loops
+    for cell in plan.cells:
+        closed = CellSpec(variant=cell.variant, params=cell.params.closed())
+        groups.setdefault(closed.id, []).append(cell)
+    if not 1 <= count <= len(groups):
         raise UsageError(
-            f"cannot split a plan of {len(plan.cells)} cells into {count} shards; "
-            f"use 1 to {len(plan.cells)} shards"
+            f"cannot split a plan of {len(groups)} cells into {count} shards; "
+            f"use 1 to {len(groups)} shards (open-loop cells go with their closed-loop cell)"
         )
-    costs = [estimate(c, variants, plan.measure) for c in plan.cells]
+    members = list(groups.values())
+    costs = [sum(estimate(c, variants, plan.measure) for c in g) for g in members]
     loads = [0.0] * count
-    owner: dict[int, int] = {}
+    owner: dict[str, int] = {}
     for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
         shard = min(range(count), key=lambda s: (loads[s], s))
         loads[shard] += costs[i]
-        owner[i] = shard
+        owner |= {c.id: shard for c in members[i]}
     return [
-        Shard(
-            index=s + 1,
-            count=count,
-            cells=[c.id for i, c in enumerate(plan.cells) if owner[i] == s],
-        )
+        Shard(index=s + 1, count=count, cells=[c.id for c in plan.cells if owner[c.id] == s])
         for s in range(count)
     ]
 

@@ -3,9 +3,8 @@ headroom, and for each cell its share of the database ceiling and the CPU that b
 
 from bench.analysis import ceilings
 from bench.model.results import Run
-from bench.render.markdown import fmt_rps, fold, table
+from bench.render.markdown import fmt_rps, fold_long, table
 
-FOLD_OVER = 12  # cells; a longer table is folded
 TIMES = "\N{MULTIPLICATION SIGN}"
 
 
@@ -100,9 +99,4 @@ def _cells(run: Run) -> str:
         "(median over the repeats of the sampled CPU use; roles pinned to the same CPUs are "
         'added up); "none" means no CPU was saturated: the cell waited on round trips.'
     )
-    body = table(header, rows)
-    return (
-        (fold(f"Limits per cell ({len(rows)})", body) if len(rows) > FOLD_OVER else body)
-        + "\n\n"
-        + note
-    )
+    return f"{fold_long('Limits per cell', table(header, rows), len(rows))}\n\n{note}"

@@ -19,6 +19,11 @@ def fold(summary: str, body: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
+def fold_long(summary: str, body: str, rows: int, over: int = 12) -> str:
+    """`body` as it is, or folded under "summary (rows)" when it has more than `over` rows."""
+    return fold(f"{summary} ({rows})", body) if rows > over else body
+
+
 def fmt_rps(value: float) -> str:
     """Requests per second, whole."""
     return f"{value:.0f}"

@@ -39,7 +39,9 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
         )
         by_id = {c.id: c for c in run.cells}
         for ax, sweep in zip(axes[:, 0], sweeps, strict=False):
-            cells = [by_id[i] for i in sweep.cells if i in by_id]
+            cells = [
+                by_id[i] for i in sweep.cells if i in by_id and by_id[i].params.mode == "closed"
+            ]
             varying = {a: v for a, v in sweep.axes.items() if len(v) > 1}
             _bars(ax, by_axes(cells, varying), measure, log)
             failed = sum(not c.ok for c in cells)

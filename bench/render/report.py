@@ -12,8 +12,8 @@ from pathlib import Path
 from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
-from bench.render import details, limits, plots
-from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
+from bench.render import details, limits, openloop, plots
+from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -22,7 +22,8 @@ MEASURED = (
     'Each server answers `GET /users` with `SELECT * FROM "users" ORDER BY user_id LIMIT n` '
     "(n = the cell's limit, 100 as published) against a local Postgres, through its pool; oha "
     "drives it in a closed loop (each connection sends its next request when the previous "
-    "answer arrives). Values are medians over repeats."
+    "answer arrives), and in open-loop cells at fixed rates (below). Values are medians over "
+    "repeats."
 )
 
 
@@ -54,7 +55,8 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
     parts = [_title(run), _missing(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
-    parts += [limits.section(run), _what_ran(run.cells), _skips(run), _stability(run.cells)]
+    parts += [openloop.section(run), limits.section(run), _what_ran(run.cells)]
+    parts += [_skips(run), _stability(run.cells)]
     parts += [details.machine(run), details.variants(run), _plots(plot_files)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -93,7 +95,7 @@ def _missing(run: Run) -> str:
 
 
 def _sweep(number: int, sweep: Sweep, run: Run) -> str:
-    by_id = {c.id: c for c in run.cells}
+    by_id = {c.id: c for c in run.cells if c.params.mode == "closed"}  # open loops: own section
     cells = [by_id[i] for i in sweep.cells if i in by_id]
     varying = {axis: values for axis, values in sweep.axes.items() if len(values) > 1}
     fixed = ", ".join(
@@ -176,8 +178,7 @@ def _what_ran(cells: list[Cell]) -> str:
         "## What ran\n\nRead back from each running server: its `/health` answer (server, "
         "event loop, HTTP parser, driver, pool) and its worker processes counted from /proc."
     )
-    body = table(header, rows)
-    return f"{intro}\n\n{fold(f'Servers per cell ({len(rows)})', body) if len(rows) > 12 else body}"
+    return f"{intro}\n\n{fold_long('Servers per cell', table(header, rows), len(rows))}"
 
 
 def _skips(run: Run) -> str:

@@ -6,6 +6,7 @@ verification request and each oha run have their own deadline.
 """
 
 import os
+import statistics
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -17,7 +18,18 @@ from bench import REPO, interrupts
 from bench.errors import BenchError
 from bench.load import oha, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Cell, Metadata, Params, Plan, Probe, Repeat, Run, ServerInfo
+from bench.model.results import (
+    Cell,
+    CellSpec,
+    Metadata,
+    OpenLoop,
+    Params,
+    Plan,
+    Probe,
+    Repeat,
+    Run,
+    ServerInfo,
+)
 from bench.model.store import save
 from bench.plan import matrix, profiles
 from bench.plan.matrix import Variant
@@ -74,7 +86,7 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
             metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
-            ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path))
+            ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells)
             _ceilings(run, ctx, on_phase)
             for spec in selected:
                 cell = Cell(variant=spec.variant, params=spec.params)
@@ -95,6 +107,7 @@ class _Context:
     oha: Path
     run_dir: Path
     persist: Callable[[], None]  # rewrite results.json
+    cells: list[Cell]  # the run's cells so far (an open-loop cell reads its closed one)
 
 
 def _ceilings(run: Run, ctx: _Context, on_phase: Report) -> None:
@@ -161,10 +174,14 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
         processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
     )
     target = oha.url(server.url, cell.params)
-    cell.oha_command = oha.command(ctx.oha, target, cell.params, measure)
+    if cell.params.mode == "open":
+        cell.open_loop = open_loop(cell, ctx.cells)
+    cell.oha_command = oha.command(ctx.oha, target, cell.params, measure, None, cell.open_loop)
     if measure.warmup_s:
         phase(f"warming up {measure.warmup_s:g}s")
-        warmup = oha.command(ctx.oha, target, cell.params, measure, measure.warmup_s)
+        warmup = oha.command(
+            ctx.oha, target, cell.params, measure, measure.warmup_s, cell.open_loop
+        )
         _load(warmup, cell, ctx, server, measure.warmup_s)
     for i in range(measure.repeats):
         phase(f"repeat {i + 1}/{measure.repeats}")
@@ -172,6 +189,28 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
         ctx.persist()
         if cell.repeats[-1].failure:  # the cell has failed: more repeats would only cost time
             break
+
+
+def open_loop(cell: Cell, measured: list[Cell]) -> OpenLoop:
+    """The offered rate and connections of an open-loop cell, from its closed-loop cell: the
+    cell's fraction of that cell's median throughput, connections by Little's law on its
+    median p99 latency (never fewer than its concurrency)."""
+    closed = CellSpec(variant=cell.variant, params=cell.params.closed())
+    source = next((c for c in measured if c.id == closed.id and c.ok), None)
+    if source is None or not cell.params.rate:
+        raise BenchError(
+            f"its closed-loop cell ({closed.label}) was not measured in this run: no rate to offer"
+        )
+    rps = statistics.median(r.load.rps for r in source.repeats)
+    p99 = statistics.median(r.load.latency_ms.get("p99", 0.0) for r in source.repeats)
+    offered = cell.params.rate * rps
+    return OpenLoop(
+        closed_cell=source.id,
+        closed_rps=rps,
+        offered_rps=offered,
+        connections=oha.connections(offered, p99 / 1000, cell.params.concurrency),
+        latency_basis_ms=p99,
+    )
 
 
 def read_back(server: Server, params: Params) -> ServerInfo:

@@ -1,0 +1,38 @@
+"""The report's "Open loop" section: latency at fixed offered rates, saturated rates marked."""
+
+from bench.analysis import openloop
+from bench.model.results import Run
+from bench.render.markdown import fmt_ms, fmt_rps, fold_long, table
+
+LATENCIES = (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99.9"), ("max", "slowest"))
+
+
+def section(run: Run) -> str:
+    """One row per open-loop cell, or "" when the run has none."""
+    cells = [c for c in run.cells if c.params.mode == "open"]
+    if not cells:
+        return ""
+    rows = []
+    for cell in cells:
+        got, plan = openloop.achieved(cell), cell.open_loop
+        if plan is None or got is None:
+            rows.append([cell.variant, cell.label, "-", "-", "-", "-", "-", "-", "-", "failed"])
+            continue
+        full = openloop.saturated(plan.offered_rps, got)
+        shown = [openloop.latency(cell, key) for _, key in LATENCIES]
+        lat = ["-" if full or v is None else fmt_ms(v) for v in shown]
+        status = f"**saturated** ({got / plan.offered_rps:.0%} of offered)" if full else "sustained"
+        rates = [fmt_rps(plan.offered_rps), fmt_rps(got), str(plan.connections)]
+        rows.append([cell.variant, cell.label, *rates, *lat, status])
+    header = ["variant", "cell", "offered (rps)", "achieved (rps)", "connections"]
+    header += [f"{name} (ms)" for name, _ in LATENCIES] + ["rate"]
+    intro = (
+        "## Open loop\n\nEach open-loop cell offers a fixed rate, a fraction of its closed-loop "
+        "cell's median throughput (`oha -q RATE --latency-correction`: latency counts from "
+        "when each request was due, so queueing is not hidden). Connections are sized by "
+        "Little's law (rate x the closed-loop p99, doubled, never fewer than the closed "
+        f"loop's). A rate achieved below {openloop.SUSTAINED:.0%} of what was offered is "
+        "saturated: its latencies measure a queue, so they are not shown. The tables above "
+        "are closed-loop latencies."
+    )
+    return f"{intro}\n\n{fold_long('Open-loop cells', table(header, rows), len(rows))}"
