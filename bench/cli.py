@@ -253,7 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
     opts = runner.Options(known, plan, cpus, args.db)
     try:
-        with RunProgress(len(plan.selected())) as progress:
+        with RunProgress(len(plan.selected()) * plan.measure.repeats) as progress:
             run = runner.execute(opts, run_dir, oha_path, progress.phase)
     finally:
         if (run_dir / "results.json").exists():

@@ -91,22 +91,23 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     )
     path = out / "results.json"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # round-robin: both cells have a repeat, then stop
         cells = json.loads(path.read_text())["cells"] if path.exists() else []
-        if len(cells) == 2:
+        if len(cells) == 2 and all(c["repeats"] for c in cells):
             break
         time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail("the first cell never finished")
+        pytest.fail("the first round of repeats never finished")
     os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     run = store.load(path)
-    first, second = run.cells
-    assert first.ok and len(first.repeats) == 3
-    assert second.error and second.error.startswith("interrupted")
+    for cell in run.cells:  # what was measured is kept; the cells say they were cut short
+        assert 1 <= len(cell.repeats) < 3 and not any(r.failure for r in cell.repeats)
+        assert cell.error and cell.error.startswith("interrupted after"), cell.error
+        assert [r.index for r in cell.repeats] == list(range(len(cell.repeats)))
     assert (out / "report.md").exists()
     deadline = time.monotonic() + 5
     while (left := leftovers(marker)) and time.monotonic() < deadline:

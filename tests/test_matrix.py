@@ -175,9 +175,8 @@ def test_estimates_add_up_from_the_measurement_settings() -> None:
     p = plan(variants="axum")
     m = p.measure
     (cell,) = p.cells
-    expected = profiles.START_S["rust"] + m.warmup_s
-    expected += m.repeats * ((m.duration_s or 0) + profiles.REPEAT_OVERHEAD_S)
-    assert profiles.estimate(cell, VARIANTS, m) == pytest.approx(expected)
+    each = profiles.START_S["rust"] + m.warmup_s + (m.duration_s or 0) + profiles.REPEAT_OVERHEAD_S
+    assert profiles.estimate(cell, VARIANTS, m) == pytest.approx(m.repeats * each)  # fresh each
     counted = Measure(requests=VARIANTS["axum"].rps_hint * 4, repeats=1)
     assert profiles.estimate(cell, VARIANTS, counted) == pytest.approx(
         profiles.START_S["rust"] + 4 + profiles.REPEAT_OVERHEAD_S

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scipy import stats as scipy_stats
 
 from bench.model import store
 from bench.model.results import Cell, Run
@@ -79,14 +80,24 @@ def renamed(run: Run, old: str, new: str) -> Run:
     return run.model_copy(update={"cells": cells, "plan": plan})
 
 
+SPREAD = ["throughput 95% interval", "throughput CV"]
+
+
 def test_single_shape_sweep_has_the_published_layout(v1: Run) -> None:
     rows = main_table(v1)
-    assert list(rows) == ROW_TITLES
+    assert list(rows) == [ROW_TITLES[0], *SPREAD, *ROW_TITLES[1:]]
     variants = [c.variant for c in v1.cells]
     assert list(rows[ROW_TITLES[0]]) == [*variants, CHANGE]
     for cell in (c for c in v1.cells if c.ok):
         for title in ROW_TITLES:
             assert_shown(rows[title][cell.variant], median_of(cell, title))
+        rps = [r.load.rps for r in cell.repeats]
+        mean, sd = statistics.fmean(rps), statistics.stdev(rps)
+        half = scipy_stats.t.ppf(0.975, len(rps) - 1) * sd / len(rps) ** 0.5
+        low, high = rows[SPREAD[0]][cell.variant].strip("[]").split(", ")
+        assert_shown(low, mean - half)
+        assert_shown(high, mean + half)
+        assert rows[SPREAD[1]][cell.variant] == f"{sd / mean:.1%}"
 
 
 def test_change_column_is_best_over_fastapi_sync(v1: Run) -> None:

@@ -257,10 +257,11 @@ def default_params() -> Params:
 
 
 def estimate(cell: CellSpec, variants: dict[str, Variant], m: Measure) -> float:
-    """Estimated seconds to start, verify, warm up and measure `cell`."""
+    """Estimated seconds to measure `cell`: each repeat starts, verifies, warms up and
+    measures a fresh server."""
     variant = variants[cell.variant]
     per_repeat = m.duration_s if m.duration_s else (m.requests or 0) / variant.rps_hint
-    return START_S[variant.kind] + m.warmup_s + m.repeats * (per_repeat + REPEAT_OVERHEAD_S)
+    return m.repeats * (START_S[variant.kind] + m.warmup_s + per_repeat + REPEAT_OVERHEAD_S)
 
 
 def probe_seconds(m: Measure) -> float:

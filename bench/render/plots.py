@@ -29,9 +29,12 @@ PLOTS: dict[str, tuple[str, Measure, bool]] = {
 
 
 def draw(run: Run, out_dir: Path) -> dict[str, str]:
-    """Write throughput.png and latency.png into `out_dir`; return name -> file name."""
+    """Write throughput.png and latency.png into `out_dir`; return name -> file name (none
+    when no cell was measured)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
+    files: dict[str, str] = {}
+    if not any(c.ok for c in run.cells):
+        return files
     for name, (ylabel, measure, log) in PLOTS.items():
         sweeps = run.plan.sweeps
         fig, axes = plt.subplots(
@@ -69,7 +72,7 @@ def _bars(ax: Axes, shapes: dict[str, list[Cell]], measure: Measure, log: bool) 
                 heights.append(stats.summarize(values).median)
         ax.bar(xs, heights, width=width, label=name)
     ax.set_xticks(range(len(shapes)), list(shapes), rotation=15, ha="right", fontsize=8)
-    if log:
+    if log and any(h > 0 for h in ax.get_ylim()[1:]) and ax.patches:
         ax.set_yscale("log")
     ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y", alpha=0.3)

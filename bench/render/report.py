@@ -126,7 +126,20 @@ def _main_table(cells: list[Cell]) -> str:
         if baseline:
             line.append(_change(row, cells, medians, median(baseline, row.measure)))
         rows.append(line)
+        if row is ROWS[0]:  # the throughput's spread, right below it
+            rows += _spread(cells, bool(baseline))
     return table(header, rows)
+
+
+def _spread(cells: list[Cell], baseline: bool) -> list[list[str]]:
+    """The rows "95% interval" and "CV" of the throughput over repeats."""
+    interval, cv = ["throughput 95% interval"], ["throughput CV"]
+    for cell in cells:
+        s = stats.summarize([r.load.rps for r in cell.repeats]) if cell.ok else None
+        low, high = (s.ci_low, s.ci_high) if s else (None, None)
+        interval.append(f"[{fmt_rps(low)}, {fmt_rps(high)}]" if low and high else "n/a")
+        cv.append(f"{s.cv:.1%}" if s is not None and s.cv is not None else "n/a")
+    return [interval + [""] * baseline, cv + [""] * baseline]
 
 
 def _sweep_table(row: _Row, shapes: dict[str, list[Cell]]) -> str:

@@ -14,7 +14,7 @@ from rich.progress import (
 
 
 class RunProgress:
-    """Cells done, the current cell and phase, and an ETA."""
+    """Repeats done (of every cell's), the current cell and phase, and an ETA."""
 
     def __init__(self, cells: int) -> None:
         self.cells = cells
@@ -42,7 +42,7 @@ class RunProgress:
             self._rich.stop()
 
     def phase(self, cell: str, phase: str) -> None:
-        """Show what is happening now; phase "done" counts the cell as finished."""
+        """Show what is happening now; phase "done" (or "failed...") counts one repeat done."""
         finished = phase == "done" or phase.startswith("failed")
         self.done += finished
         text = f"[{self.done if finished else self.done + 1}/{self.cells}] {cell}: {phase}"

@@ -1,8 +1,13 @@
-"""The loop over cells: for each, start pinned -> read back -> verify -> warm up -> measure.
+"""The loop over cells, round-robin: repeat 1 of every cell, then repeat 2 of every cell, ...
 
-results.json is rewritten after every repeat and every cell, so an interrupt or a crash loses
-at most the repeat in progress. Every step is bounded in time: the health check, each
-verification request and each oha run have their own deadline.
+Each repeat starts a fresh server process, pinned (start -> verify -> read back -> warm up ->
+measure -> stop), so a repeat's luck (memory layout, hash seeds, a slow moment of the
+machine) is its own, and a slow drift of the machine spreads over every cell instead of
+landing on one. The closed-loop cells go first; the open-loop cells, whose rates come from
+the closed-loop medians, follow in their own rounds. results.json is rewritten after every
+repeat, so an interrupt or a crash loses at most the repeat in progress. Every step is
+bounded in time: the health check, each verification request and each oha run have their
+own deadline.
 """
 
 import os
@@ -83,19 +88,32 @@ def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> R
     run = Run(run_id=run_dir.name, plan=opts.plan, metadata=metadata)
     path = run_dir / "results.json"
     save(run, path)
+    run.cells = [Cell(variant=spec.variant, params=spec.params) for spec in selected]
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
             metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
             ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells)
             _ceilings(run, ctx, on_phase)
-            for spec in selected:
-                cell = Cell(variant=spec.variant, params=spec.params)
-                run.cells.append(cell)
-                _run_cell(cell, ctx, on_phase)
+            for mode in ("closed", "open"):
+                cells = [c for c in run.cells if c.params.mode == mode]
+                for index in range(opts.plan.measure.repeats):
+                    for cell in (c for c in cells if _going(c)):
+                        _run_repeat(cell, index, ctx, on_phase)
+    except KeyboardInterrupt:
+        for cell in (c for c in run.cells if _going(c)):
+            cell.error = (
+                f"interrupted after {len(cell.repeats)} of {opts.plan.measure.repeats} repeats"
+            )
+        raise
     finally:
         run.finished_at = now()
         save(run, path)
     return run
+
+
+def _going(cell: Cell) -> bool:
+    """Whether a cell is still to be measured: no error, no failed repeat."""
+    return cell.error is None and not any(r.failure for r in cell.repeats)
 
 
 @dataclass
@@ -126,45 +144,42 @@ def _ceilings(run: Run, ctx: _Context, on_phase: Report) -> None:
     ctx.persist()
 
 
-def _run_cell(cell: Cell, ctx: _Context, on_phase: Report) -> None:
-    """Measure one cell; a failure fails this cell only (an interrupt is re-raised)."""
+def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None:
+    """Measure one repeat of a cell on a fresh server; a failure fails this cell only."""
     name = f"{cell.variant} {cell.label}"
+    repeats = ctx.opts.plan.measure.repeats
 
     def phase(text: str) -> None:
         interrupts.check()  # a Ctrl-C swallowed during a fork is honoured here
-        on_phase(name, text)
+        on_phase(name, f"repeat {index + 1}/{repeats}: {text}")
 
     try:
-        _measure(cell, ctx, phase)
+        _measure(cell, index, ctx, phase)
     except BenchError as exc:
         cell.error = str(exc)
-    except KeyboardInterrupt:
-        cell.error = f"interrupted after {len(cell.repeats)} repeat(s)"
-        raise
     finally:
         ctx.persist()
-        on_phase(name, "done" if cell.ok else f"failed: {cell.error or 'see report'}")
+    failure = cell.error or (cell.repeats[-1].failure if cell.repeats else None)
+    on_phase(name, f"failed: {failure}" if failure else "done")
 
 
-def _measure(cell: Cell, ctx: _Context, phase: Callable[[str], None]) -> None:
-    """Start the cell's server pinned, with its log in the cell's folder, and load it."""
+def _measure(cell: Cell, index: int, ctx: _Context, phase: Callable[[str], None]) -> None:
+    """Start the cell's server pinned, its log appended to the cell's, and measure one repeat."""
     log = ctx.run_dir / "cells" / cell.id / "server.log"
-    cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
     phase("starting")
     variant = ctx.opts.variants[cell.variant]
     cpus = ctx.opts.cpus.of("server")
-    try:
-        with variants.running(
-            variant, ctx.db.url, params=cell.params, cpus=cpus, log_path=log
-        ) as server:
-            _load_cell(cell, ctx, server, phase)
-    finally:
-        if not log.exists():  # the server never started
-            del cell.artifacts["server_log"]
+    with variants.running(
+        variant, ctx.db.url, params=cell.params, cpus=cpus, log_path=log, append=index > 0
+    ) as server:
+        cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
+        _load_cell(cell, index, ctx, server, phase)
 
 
-def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str], None]) -> None:
-    """Verify the running server, read back what it runs, warm it up, measure the repeats."""
+def _load_cell(
+    cell: Cell, index: int, ctx: _Context, server: Server, phase: Callable[[str], None]
+) -> None:
+    """Verify the running server, read back what it runs, warm it up, measure one repeat."""
     db, measure = ctx.db, ctx.opts.plan.measure
     phase("verifying")
     verify(cell.variant, server.url, db.url)
@@ -174,7 +189,7 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
         processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
     )
     target = oha.url(server.url, cell.params)
-    if cell.params.mode == "open":
+    if cell.params.mode == "open" and cell.open_loop is None:
         cell.open_loop = open_loop(cell, ctx.cells)
     cell.oha_command = oha.command(ctx.oha, target, cell.params, measure, None, cell.open_loop)
     if measure.warmup_s:
@@ -183,12 +198,8 @@ def _load_cell(cell: Cell, ctx: _Context, server: Server, phase: Callable[[str],
             ctx.oha, target, cell.params, measure, measure.warmup_s, cell.open_loop
         )
         _load(warmup, cell, ctx, server, measure.warmup_s)
-    for i in range(measure.repeats):
-        phase(f"repeat {i + 1}/{measure.repeats}")
-        cell.repeats.append(_repeat(i, cell, ctx, server))
-        ctx.persist()
-        if cell.repeats[-1].failure:  # the cell has failed: more repeats would only cost time
-            break
+    phase("measuring")
+    cell.repeats.append(_repeat(index, cell, ctx, server))
 
 
 def open_loop(cell: Cell, measured: list[Cell]) -> OpenLoop:

@@ -139,15 +139,18 @@ def running(
     port: int | None = None,
     cpus: Collection[int] | None = None,
     log_path: Path | None = None,
+    append: bool = False,
 ) -> Iterator[Server]:
-    """Start the variant (pinned to `cpus`), wait until /health answers 200, stop it afterwards."""
+    """Start the variant (pinned to `cpus`), wait until /health answers 200, stop it afterwards.
+
+    Its output goes to `log_path` (appended to with `append`)."""
     if not variant.executable.exists():
         raise BenchError(f"{variant.name} is not built: run `nox -s build` (python -m bench build)")
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DATABASE_URL": database_url, **server_env(variant, params)}
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab" if append else "wb") as log:
         proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)
     try:
