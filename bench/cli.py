@@ -259,10 +259,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if (run_dir / "results.json").exists():
             runner.link_latest(run_dir)
             print(f"report: {_render(run_dir)}", flush=True)
-    failed = [c for c in run.cells if not c.ok]
-    for cell in failed:
-        print(f"failed: {cell.variant} {cell.label}: {cell.error or 'see report'}")
-    return 1 if failed else 0
+    for cell in (c for c in run.cells if not c.ok):
+        print(f"failed: {cell.variant} {cell.label}: {cell.error or 'error answers, see report'}")
+    # A server answering errors is a result (in the report); a cell that could not be
+    # measured (it crashed, answered wrong rows, stalled oha) fails the run.
+    return 1 if any(c.error for c in run.cells) else 0
 
 
 def _render(run_dir: Path) -> Path:

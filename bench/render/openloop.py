@@ -2,7 +2,8 @@
 
 from bench.analysis import openloop
 from bench.model.results import Run
-from bench.render.markdown import fmt_ms, fmt_rps, fold_long, table
+from bench.render import details
+from bench.render.markdown import escape, fmt_ms, fmt_rps, fold_long, table
 
 LATENCIES = (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99.9"), ("max", "slowest"))
 
@@ -16,7 +17,9 @@ def section(run: Run) -> str:
     for cell in cells:
         got, plan = openloop.achieved(cell), cell.open_loop
         if plan is None or got is None:
-            rows.append([cell.variant, cell.label, "-", "-", "-", "-", "-", "-", "-", "failed"])
+            offered = [fmt_rps(plan.offered_rps), "-", str(plan.connections)] if plan else ["-"] * 3
+            why = escape(details.reason(cell))
+            rows.append([cell.variant, cell.label, *offered, "-", "-", "-", "-", f"failed: {why}"])
             continue
         full = openloop.saturated(plan.offered_rps, got)
         shown = [openloop.latency(cell, key) for _, key in LATENCIES]
