@@ -64,6 +64,9 @@ def test_smoke_run_measures_every_variant_pinned(
         assert (out / cell.artifacts["server_log"]).is_file()
         assert cell.server.declared["pool"] == cell.server.reported["pool"] == cell.params.pool
     assert "--disable-keepalive" in run.cells[0].oha_command
+    assert "--db-url" in run.cells[0].oha_command  # every request, for the histograms
+    assert all(r.latency_hdr for c in run.cells for r in c.repeats)
+    assert not list(out.glob("cells/*/requests.db"))  # read into histograms, then removed
     report = (out / "report.md").read_text()
     assert all(f"| {v}" in report or f" {v} |" in report for v in measured)
     assert "report.md" in stdout

@@ -11,7 +11,8 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                artifacts (files relative to the run folder); run-level probes.
                Later: the optional `overflow` parameter (absent or null: no overflow axis;
                cells without it keep their ids); open-loop cells (`mode` "open" with a
-               `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps.
+               `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps; each
+               repeat's `latency_hdr`.
 """
 
 import hashlib
@@ -222,6 +223,11 @@ class Repeat(_Model):
     index: int
     started_at: str
     load: LoadResult
+    latency_hdr: str | None = Field(
+        None,
+        description="every good request's latency (µs) as an encoded HdrHistogram "
+        "(compressed, base64); open loop: from each request's intended send time",
+    )
     usage: dict[str, Usage] = Field(description="role (server, database, loadgen) -> usage")
     failure: str | None = None
     sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")

@@ -1,6 +1,6 @@
 """The report's "Open loop" section: latency at fixed offered rates, saturated rates marked."""
 
-from bench.analysis import openloop
+from bench.analysis import latency, openloop
 from bench.model.results import Run
 from bench.render import details
 from bench.render.markdown import escape, fmt_ms, fmt_rps, fold_long, table
@@ -23,6 +23,10 @@ def section(run: Run) -> str:
             continue
         full = openloop.saturated(plan.offered_rps, got)
         shown = [openloop.latency(cell, key) for _, key in LATENCIES]
+        shown = [
+            latency.pooled_ms(cell, name) or v
+            for (name, _), v in zip(LATENCIES, shown, strict=True)
+        ]
         lat = ["-" if full or v is None else fmt_ms(v) for v in shown]
         status = f"**saturated** ({got / plan.offered_rps:.0%} of offered)" if full else "sustained"
         rates = [fmt_rps(plan.offered_rps), fmt_rps(got), str(plan.connections)]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.analysis import stats
+from bench.analysis import latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
 from bench.render import details, limits, openloop, plots
@@ -22,8 +22,9 @@ MEASURED = (
     'Each server answers `GET /users` with `SELECT * FROM "users" ORDER BY user_id LIMIT n` '
     "(n = the cell's limit, 100 as published) against a local Postgres, through its pool; oha "
     "drives it in a closed loop (each connection sends its next request when the previous "
-    "answer arrives), and in open-loop cells at fixed rates (below). Values are medians over "
-    "repeats."
+    "answer arrives), and in open-loop cells at fixed rates (below). Throughput, memory and "
+    "CPU are medians over repeats; latency percentiles come from the pooled distribution of "
+    "every request of every repeat (where the run recorded them)."
 )
 
 
@@ -33,6 +34,7 @@ class _Row:
     measure: Callable[[Repeat], float | None]
     fmt: Callable[[float], str]
     higher_is_better: bool = False
+    pooled: str | None = None  # a latency percentile taken from the pooled histograms
 
 
 def _server(repeat: Repeat, attr: str) -> float | None:
@@ -42,9 +44,9 @@ def _server(repeat: Repeat, attr: str) -> float | None:
 
 ROWS = (
     _Row("throughput (rps)", lambda r: r.load.rps, fmt_rps, higher_is_better=True),
-    _Row("p50 (ms)", lambda r: r.load.latency_ms.get("p50"), fmt_ms),
-    _Row("p99 (ms)", lambda r: r.load.latency_ms.get("p99"), fmt_ms),
-    _Row("p99.9 (ms)", lambda r: r.load.latency_ms.get("p99.9"), fmt_ms),
+    _Row("p50 (ms)", lambda r: r.load.latency_ms.get("p50"), fmt_ms, pooled="p50"),
+    _Row("p99 (ms)", lambda r: r.load.latency_ms.get("p99"), fmt_ms, pooled="p99"),
+    _Row("p99.9 (ms)", lambda r: r.load.latency_ms.get("p99.9"), fmt_ms, pooled="p99.9"),
     _Row("peak memory (MiB)", lambda r: _server(r, "peak_rss_mib"), fmt_1),
     _Row("peak CPU (%)", lambda r: _server(r, "cpu_peak_pct"), fmt_1),
 )
@@ -68,6 +70,14 @@ def write_report(run_dir: Path) -> Path:
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
     return path
+
+
+def value(cell: Cell, row: _Row) -> float | None:
+    """What a table shows for `row`: a latency percentile of the pooled distribution of every
+    repeat's requests where the run recorded them, else the median over repeats."""
+    if row.pooled and cell.ok and (pooled := latency.pooled_ms(cell, row.pooled)) is not None:
+        return pooled
+    return median(cell, row.measure)
 
 
 def median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:
@@ -121,10 +131,10 @@ def _main_table(cells: list[Cell]) -> str:
     header = ["", *(c.variant for c in cells)] + (["change vs " + BASELINE] if baseline else [])
     rows = []
     for row in ROWS:
-        medians = [median(c, row.measure) for c in cells]
+        medians = [value(c, row) for c in cells]
         line = [row.title, *(row.fmt(m) if m is not None else "failed" for m in medians)]
         if baseline:
-            line.append(_change(row, cells, medians, median(baseline, row.measure)))
+            line.append(_change(row, cells, medians, value(baseline, row)))
         rows.append(line)
         if row is ROWS[0]:  # the throughput's spread, right below it
             rows += _spread(cells, bool(baseline))
@@ -155,8 +165,8 @@ def _shown(cell: Cell | None, row: _Row) -> str:
     """A cell's median as a table shows it: "-" where the variant has no such cell."""
     if cell is None:
         return "-"
-    value = median(cell, row.measure)
-    return "failed" if value is None else row.fmt(value)
+    shown = value(cell, row)
+    return "failed" if shown is None else row.fmt(shown)
 
 
 def _change(row: _Row, cells: list[Cell], medians: list[float | None], base: float | None) -> str:

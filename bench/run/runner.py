@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import REPO, interrupts
 from bench.errors import BenchError
-from bench.load import oha, processes
+from bench.load import latency, oha, processes
 from bench.load.sampling import Sampler
 from bench.model.results import (
     Cell,
@@ -191,7 +191,9 @@ def _load_cell(
     target = oha.url(server.url, cell.params)
     if cell.params.mode == "open" and cell.open_loop is None:
         cell.open_loop = open_loop(cell, ctx.cells)
-    cell.oha_command = oha.command(ctx.oha, target, cell.params, measure, None, cell.open_loop)
+    record = _recording(cell, ctx)
+    command = oha.command(ctx.oha, target, cell.params, measure, None, cell.open_loop)
+    cell.oha_command = [*command[:-1], "--db-url", str(record), command[-1]]  # every request
     if measure.warmup_s:
         phase(f"warming up {measure.warmup_s:g}s")
         warmup = oha.command(
@@ -258,17 +260,31 @@ def _repeat(index: int, cell: Cell, ctx: _Context, server: Server) -> Repeat:
     if ctx.db.postmaster_pid:
         roots["database"] = ctx.db.postmaster_pid
     started = now()
-    with Sampler(roots) as sampler:
-        text = _load(cell.oha_command, cell, ctx, server, ctx.opts.plan.measure.duration_s, sampler)
+    record = _recording(cell, ctx)
+    record.unlink(missing_ok=True)
+    try:
+        with Sampler(roots) as sampler:
+            text = _load(
+                cell.oha_command, cell, ctx, server, ctx.opts.plan.measure.duration_s, sampler
+            )
+        histogram = latency.encode(latency.from_oha(record))
+    finally:
+        record.unlink(missing_ok=True)  # a few MB per repeat; the histogram is what is kept
     result = oha.parse(text)
     return Repeat(
         index=index,
         started_at=started,
         load=result,
+        latency_hdr=histogram,
         usage=sampler.usage(),
         failure=oha.judge(result),
         sampler_cpu_pct=sampler.overhead_pct,
     )
+
+
+def _recording(cell: Cell, ctx: _Context) -> Path:
+    """Where oha writes every request of a cell's repeat (read into a histogram, then removed)."""
+    return ctx.run_dir / "cells" / cell.id / "requests.db"
 
 
 def _load(
