@@ -22,11 +22,14 @@ def section(run: Run) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def _not_measured(run: Run, name: str, title: str) -> str:
+    failed = next((p.error for p in run.probes if p.name == name and p.error), "no probe")
+    return f"**{title}**: not measured ({failed})."
+
+
 def _database(run: Run) -> str:
-    failed = next((p for p in run.probes if p.name == "database" and p.error), None)
-    db = ceilings.probe(run, "database")
-    if db is None:
-        return f"**Database ceiling**: not measured ({failed.error if failed else 'no probe'})."
+    if (db := ceilings.probe(run, "database")) is None:
+        return _not_measured(run, "database", "Database ceiling")
     v = db.values
     return (
         f"**Database ceiling**: pgbench running the benchmark query as the servers do (prepared, "
@@ -37,10 +40,8 @@ def _database(run: Run) -> str:
 
 
 def _http(run: Run) -> str:
-    failed = next((p for p in run.probes if p.name == "http" and p.error), None)
-    http = ceilings.probe(run, "http")
-    if http is None:
-        return f"**HTTP ceiling**: not measured ({failed.error if failed else 'no probe'})."
+    if (http := ceilings.probe(run, "http")) is None:
+        return _not_measured(run, "http", "HTTP ceiling")
     v = http.values
     keepalive = "on" if v.get("keepalive") else "off"
     threads = int(v.get("oha_threads", 0))
