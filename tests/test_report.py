@@ -235,3 +235,14 @@ def test_write_report_writes_markdown_and_plots(name: str, tmp_path: Path) -> No
     for image in ("throughput.png", "latency.png"):
         assert (tmp_path / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({image})" in markdown
+
+
+def test_an_unstable_cell_is_flagged_with_a_hint(v1: Run) -> None:
+    cell = next(c for c in v1.cells if c.ok and len(c.repeats) >= 3)
+    first = cell.repeats[0]
+    cell.repeats[0] = first.model_copy(
+        update={"load": first.load.model_copy(update={"rps": first.load.rps * 1.5})}
+    )
+    text = report.render(v1)
+    assert f"**unstable**, throughput CV above 5%: {cell.variant} ({cell.label}) CV" in text
+    assert "Hint:" in text and "--repeats 5" in text

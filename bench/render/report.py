@@ -223,7 +223,11 @@ def _stability(cells: list[Cell]) -> str:
             stable += 1
     parts = []
     if unstable:
-        parts.append(f"throughput CV above {MAX_CV:.0%}: " + ", ".join(unstable) + ".")
+        parts.append(
+            f"**unstable**, throughput CV above {MAX_CV:.0%}: " + ", ".join(unstable) + ". Hint: "
+            "make sure nothing else runs on the machine (other benchmarks, builds), then run "
+            "again with more repeats (`--repeats 5`); its interval is wider than it looks."
+        )
     elif stable:
         parts.append(f"throughput CV at most {MAX_CV:.0%} in every measured cell.")
     if single:
