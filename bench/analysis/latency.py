@@ -1,10 +1,13 @@
 """Latency distributions: each cell's percentiles from the pooled histograms of its repeats."""
 
+import statistics
+
 from hdrh.histogram import HdrHistogram
 
+from bench.load import latency
 from bench.model.results import Cell
 
-HIGHEST_US = 3_600_000_000
+OHA_KEYS = {"max": "slowest"}  # our names -> oha's, where they differ
 
 
 def pooled(cell: Cell) -> HdrHistogram | None:
@@ -12,7 +15,7 @@ def pooled(cell: Cell) -> HdrHistogram | None:
     encoded = [r.latency_hdr for r in cell.repeats]
     if not cell.ok or not encoded or any(e is None for e in encoded):
         return None
-    total = HdrHistogram(1, HIGHEST_US, 3)
+    total = latency.empty()
     for text in encoded:
         total.add(HdrHistogram.decode(text))
     return total
@@ -31,3 +34,15 @@ def pooled_ms(cell: Cell, key: str) -> float | None:
     if key == "max":
         return float(hist.get_max_value()) / 1000.0
     return percentile_ms(hist, float(key.removeprefix("p")))
+
+
+def latency_ms(cell: Cell, key: str) -> float | None:
+    """What the report shows for `key` ("p50" ... "max"): the pooled statistic where the run
+    recorded every request, else the median over repeats of oha's own (None: failed cell)."""
+    if not cell.ok:
+        return None
+    if (value := pooled_ms(cell, key)) is not None:
+        return value
+    oha_key = OHA_KEYS.get(key, key)
+    values = [r.load.latency_ms[oha_key] for r in cell.repeats if oha_key in r.load.latency_ms]
+    return statistics.median(values) if values else None

@@ -102,12 +102,14 @@ def command(
     measure: Measure,
     duration_s: float | None = None,
     open_loop: OpenLoop | None = None,
+    record: Path | None = None,
 ) -> list[str]:
     """The oha command line for one run of a cell: a closed loop at the cell's concurrency,
     or, with `open_loop`, its offered rate (`-q`) with latency from each request's intended
     send time (`--latency-correction`) over the connections Little's law asked for.
 
-    `duration_s` replaces the measured duration or request count (used for warmups).
+    `duration_s` replaces the measured duration or request count (used for warmups); with
+    `record`, oha writes every request to that SQLite file (`--db-url`).
     """
     connections = open_loop.connections if open_loop else params.concurrency
     cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(connections)]
@@ -122,6 +124,8 @@ def command(
         raise UsageError("a measurement needs a duration or a request count")
     if not params.keepalive:
         cmd.append("--disable-keepalive")
+    if record:
+        cmd += ["--db-url", str(record)]
     return [*cmd, target]
 
 

@@ -3,9 +3,7 @@ headroom, and for each cell its share of the database ceiling and the CPU that b
 
 from bench.analysis import ceilings
 from bench.model.results import Run
-from bench.render.markdown import fmt_rps, fold_long, table
-
-TIMES = "\N{MULTIPLICATION SIGN}"
+from bench.render.markdown import TIMES, fmt_rps, fold_long, table
 
 
 def section(run: Run) -> str:

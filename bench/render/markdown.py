@@ -2,6 +2,8 @@
 
 from collections.abc import Iterable
 
+TIMES = "\N{MULTIPLICATION SIGN}"
+
 
 def table(header: list[str], rows: Iterable[list[str]]) -> str:
     """A GitHub Markdown table."""

@@ -1,11 +1,11 @@
 """The report's "Open loop" section: latency at fixed offered rates, saturated rates marked."""
 
-from bench.analysis import latency, openloop
+from bench.analysis import ceilings, latency, openloop
 from bench.model.results import Run
 from bench.render import details
 from bench.render.markdown import escape, fmt_ms, fmt_rps, fold_long, table
 
-LATENCIES = (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99.9"), ("max", "slowest"))
+LATENCIES = ("p50", "p99", "p99.9", "max")
 
 
 def section(run: Run) -> str:
@@ -15,24 +15,20 @@ def section(run: Run) -> str:
         return ""
     rows = []
     for cell in cells:
-        got, plan = openloop.achieved(cell), cell.open_loop
+        got, plan = ceilings.rps(cell), cell.open_loop
         if plan is None or got is None:
             offered = [fmt_rps(plan.offered_rps), "-", str(plan.connections)] if plan else ["-"] * 3
             why = escape(details.reason(cell))
             rows.append([cell.variant, cell.label, *offered, "-", "-", "-", "-", f"failed: {why}"])
             continue
         full = openloop.saturated(plan.offered_rps, got)
-        shown = [openloop.latency(cell, key) for _, key in LATENCIES]
-        shown = [
-            latency.pooled_ms(cell, name) or v
-            for (name, _), v in zip(LATENCIES, shown, strict=True)
-        ]
+        shown = [latency.latency_ms(cell, key) for key in LATENCIES]
         lat = ["-" if full or v is None else fmt_ms(v) for v in shown]
         status = f"**saturated** ({got / plan.offered_rps:.0%} of offered)" if full else "sustained"
         rates = [fmt_rps(plan.offered_rps), fmt_rps(got), str(plan.connections)]
         rows.append([cell.variant, cell.label, *rates, *lat, status])
     header = ["variant", "cell", "offered (rps)", "achieved (rps)", "connections"]
-    header += [f"{name} (ms)" for name, _ in LATENCIES] + ["rate"]
+    header += [f"{key} (ms)" for key in LATENCIES] + ["rate"]
     intro = (
         "## Open loop\n\nEach open-loop cell offers a fixed rate, a fraction of its closed-loop "
         "cell's median throughput (`oha -q RATE --latency-correction`: latency counts from "

@@ -62,6 +62,7 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
 def _bars(ax: Axes, shapes: dict[str, list[Cell]], measure: Measure, log: bool) -> None:
     names = list(dict.fromkeys(c.variant for cells in shapes.values() for c in cells))
     width = 0.8 / max(len(names), 1)
+    drawn = False
     for i, name in enumerate(names):
         xs, heights = [], []
         for x, cells in enumerate(shapes.values()):
@@ -71,8 +72,9 @@ def _bars(ax: Axes, shapes: dict[str, list[Cell]], measure: Measure, log: bool) 
                 xs.append(x + (i - (len(names) - 1) / 2) * width)
                 heights.append(stats.summarize(values).median)
         ax.bar(xs, heights, width=width, label=name)
+        drawn |= any(h > 0 for h in heights)
     ax.set_xticks(range(len(shapes)), list(shapes), rotation=15, ha="right", fontsize=8)
-    if log and any(h > 0 for h in ax.get_ylim()[1:]) and ax.patches:
+    if log and drawn:  # a log axis needs a bar above 0
         ax.set_yscale("log")
     ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y", alpha=0.3)

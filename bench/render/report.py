@@ -13,10 +13,9 @@ from bench.analysis import latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
 from bench.render import details, limits, openloop, plots
-from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold_long, table
+from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
-TIMES = "\N{MULTIPLICATION SIGN}"
 MAX_CV = 0.05
 MEASURED = (
     'Each server answers `GET /users` with `SELECT * FROM "users" ORDER BY user_id LIMIT n` '
@@ -75,9 +74,7 @@ def write_report(run_dir: Path) -> Path:
 def value(cell: Cell, row: _Row) -> float | None:
     """What a table shows for `row`: a latency percentile of the pooled distribution of every
     repeat's requests where the run recorded them, else the median over repeats."""
-    if row.pooled and cell.ok and (pooled := latency.pooled_ms(cell, row.pooled)) is not None:
-        return pooled
-    return median(cell, row.measure)
+    return latency.latency_ms(cell, row.pooled) if row.pooled else median(cell, row.measure)
 
 
 def median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:

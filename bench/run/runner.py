@@ -191,9 +191,9 @@ def _load_cell(
     target = oha.url(server.url, cell.params)
     if cell.params.mode == "open" and cell.open_loop is None:
         cell.open_loop = open_loop(cell, ctx.cells)
-    record = _recording(cell, ctx)
-    command = oha.command(ctx.oha, target, cell.params, measure, None, cell.open_loop)
-    cell.oha_command = [*command[:-1], "--db-url", str(record), command[-1]]  # every request
+    cell.oha_command = oha.command(  # every request recorded, for the latency histograms
+        ctx.oha, target, cell.params, measure, None, cell.open_loop, _recording(cell, ctx)
+    )
     if measure.warmup_s:
         phase(f"warming up {measure.warmup_s:g}s")
         warmup = oha.command(
