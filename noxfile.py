@@ -95,8 +95,8 @@ def _variants(kind: str) -> dict[str, dict[str, object]]:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy and import-linter over the harness and every Python variant found (mypy
-    with each variant's own locked venv), cargo fmt --check and clippy -D warnings over every
-    Rust variant found."""
+    with each variant's own locked venv), actionlint (with shellcheck) over the workflows,
+    cargo fmt --check and clippy -D warnings over every Rust variant found."""
     _install(session)
     python = _variants("python")
     folders = sorted({str(spec["path"]) for spec in python.values()})
@@ -104,6 +104,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py", *folders)
     session.run("mypy", "bench")
     session.run("lint-imports")
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.y*ml"))
+    session.run("actionlint", *workflows)  # shellcheck checks their run: scripts
     session.run("python", "-m", "bench", "build", "--variants", ",".join(python))
     for name, spec in python.items():  # the app's module, against the packages it runs with
         module = str(spec["app"]).split(":")[0].replace(".", "/")

