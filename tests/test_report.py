@@ -221,8 +221,8 @@ def test_render_survives_missing_metadata(v2: Run) -> None:
 
 def test_plots_are_linked_only_when_given(v2: Run) -> None:
     assert "![" not in report.render(v2)
-    markdown = report.render(v2, {"throughput": "throughput.png"})
-    assert "![throughput](throughput.png)" in markdown
+    markdown = report.render(v2, {"Throughput per cell": "throughput.svg"})
+    assert "![Throughput per cell](throughput.svg)" in markdown
 
 
 @pytest.mark.parametrize("name", ["results-v1.json", "results-v2.json"])
@@ -232,8 +232,8 @@ def test_write_report_writes_markdown_and_plots(name: str, tmp_path: Path) -> No
     assert path == tmp_path / "report.md"
     markdown = path.read_text()
     assert markdown.startswith("# Benchmark run ")
-    for image in ("throughput.png", "latency.png"):
-        assert (tmp_path / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for image in ("throughput.svg", "latency.svg", "memory.svg"):
+        assert (tmp_path / image).read_text().rstrip().endswith("</svg>")
         assert f"]({image})" in markdown
 
 

@@ -5,7 +5,7 @@ import statistics
 from hdrh.histogram import HdrHistogram
 
 from bench.load import latency
-from bench.model.results import Cell
+from bench.model.results import Cell, Repeat
 
 OHA_KEYS = {"max": "slowest"}  # our names -> oha's, where they differ
 
@@ -46,3 +46,28 @@ def latency_ms(cell: Cell, key: str) -> float | None:
     oha_key = OHA_KEYS.get(key, key)
     values = [r.load.latency_ms[oha_key] for r in cell.repeats if oha_key in r.load.latency_ms]
     return statistics.median(values) if values else None
+
+
+def repeat_ms(repeat: Repeat, key: str) -> float | None:
+    """One repeat's `key` ("p50" ... "max") in ms: from its own histogram where recorded,
+    else oha's figure (None when neither has it)."""
+    if repeat.latency_hdr is not None:
+        hist = HdrHistogram.decode(repeat.latency_hdr)
+        if hist.get_total_count():
+            if key == "max":
+                return float(hist.get_max_value()) / 1000.0
+            return percentile_ms(hist, float(key.removeprefix("p")))
+    return repeat.load.latency_ms.get(OHA_KEYS.get(key, key))
+
+
+CURVE = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99)
+
+
+def curve(cell: Cell) -> list[tuple[float, float]]:
+    """(percentile, ms) from p50 to p99.99 of the pooled histograms, else oha's percentiles
+    (median over repeats); empty for a failed cell."""
+    hist = pooled(cell)
+    if hist is not None and hist.get_total_count():
+        return [(p, percentile_ms(hist, p)) for p in CURVE]
+    points = [(p, latency_ms(cell, f"p{p:g}")) for p in CURVE]
+    return [(p, ms) for p, ms in points if ms is not None]

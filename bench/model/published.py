@@ -44,6 +44,8 @@ class PublishedRun(BaseModel):
     source: str = Field(min_length=1)
     machine: str
     command: str
+    concurrency: int | None = Field(None, description="oha -c, where the source gives it")
+    keepalive: bool | None = Field(None, description="whether oha reused connections, if given")
     rows: dict[str, Row]
 
     def ratio(self, figure: str, numerator: str, denominator: str) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.analysis import latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
-from bench.render import details, limits, openloop, plots
+from bench.render import details, index, limits, openloop, plots, reproduction
 from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
@@ -54,20 +54,22 @@ SWEEP_ROWS = (ROWS[0], ROWS[2])  # throughput and p99 for sweeps over several sh
 
 def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
-    parts = [_title(run), _missing(run)]
+    parts = [_title(run), _missing(run), reproduction.section(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
-    parts += [openloop.section(run), limits.section(run), _what_ran(run.cells)]
-    parts += [_skips(run), _stability(run.cells)]
-    parts += [details.machine(run), details.variants(run), _plots(plot_files)]
+    parts += [_stability(run.cells), _plots(plot_files)]
+    parts += [openloop.section(run), limits.section(run), _what_ran(run.cells), _skips(run)]
+    parts += [details.machine(run), details.variants(run)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def write_report(run_dir: Path) -> Path:
-    """Load `run_dir/results.json`, draw the plots and write `run_dir/report.md`; return it."""
+    """Load `run_dir/results.json`, draw the plots, write `run_dir/report.md` and regenerate
+    the indexes of reports/; return the report."""
     run = load(run_dir / "results.json")
     plot_files = plots.draw(run, run_dir)
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
+    index.write_indexes()
     return path
 
 
@@ -235,5 +237,5 @@ def _stability(cells: list[Cell]) -> str:
 def _plots(plot_files: dict[str, str] | None) -> str:
     if not plot_files:
         return ""
-    images = [f"![{name}]({file})" for name, file in plot_files.items()]
+    images = [f"![{title}]({file})" for title, file in plot_files.items()]
     return "## Plots\n\n" + "\n\n".join(images)
