@@ -65,6 +65,14 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """Compare two runs cell by cell, as Markdown for a pull request:
+    nox -s compare -- RUN_A RUN_B [--fail-on-regression PCT] [--out FILE]
+    (a RUN is a run folder, its results.json, latest, or a name in reports/published/)."""
+    _bench(session, "compare")
+
+
+@nox.session(default=False)
 def serve(session: nox.Session) -> None:
     """Serve one variant until Ctrl-C: nox -s serve -- VARIANT [--port P]."""
     if not session.posargs:

@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
+    _add_compare_parser(sub)
     for command in sub.choices.values():  # also accepted after the command
         command.add_argument("--matrix", type=Path, default=argparse.SUPPRESS, help=MATRIX_HELP)
     return parser
@@ -134,6 +135,23 @@ def _add_run_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
     _add_common(p)
+
+
+RUN_HELP = "a run folder or its results.json, latest, or a reference in reports/published/"
+
+
+def _add_compare_parser(sub: "argparse._SubParsersAction[_Parser]") -> None:
+    p = sub.add_parser(
+        "compare", help="compare two runs cell by cell (Markdown for a pull request)"
+    )
+    p.add_argument("run_a", metavar="RUN_A", help=f"the baseline: {RUN_HELP}")
+    p.add_argument("run_b", metavar="RUN_B", help=f"compared against it: {RUN_HELP}")
+    p.add_argument(
+        "--fail-on-regression",
+        metavar="PCT",
+        help="exit 1 when a cell's throughput fell significantly by more than PCT%% (0-100]",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to this file")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -302,6 +320,77 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+PUBLISHED = REPO / "reports" / "published"
+
+
+def _run_file(given: str) -> Path:
+    """A RUN of `compare`: a run folder or its results.json, latest, or a reference's name."""
+    latest = runner.RUNS.parent / "latest"
+    if given == "latest" and not latest.exists():
+        raise UsageError("latest: no run yet (reports/latest is missing); run `nox -s bench` first")
+    path = latest if given == "latest" else Path(given)
+    if path.exists():
+        return _results_file(path)
+    if "/" not in given and (PUBLISHED / given / "results.json").is_file():
+        return PUBLISHED / given / "results.json"
+    names = sorted(p.parent.name for p in PUBLISHED.glob("*/results.json"))
+    raise UsageError(
+        f"{given!r} is no run folder, results.json or reference run; pass a path, latest, "
+        f"or a reference: {', '.join(names) or 'none in reports/published/ yet'}"
+    )
+
+
+def _percent(text: str | None) -> float | None:
+    """--fail-on-regression's PCT, a number in (0, 100]."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 100:  # also refuses nan
+        raise UsageError(
+            f"--fail-on-regression {text!r} is not a percentage in (0, 100]; give e.g. 5"
+        )
+    return value
+
+
+def _out_file(out: Path | None) -> Path | None:
+    """--out of `compare`: a file whose folder exists and is writable."""
+    if out is None:
+        return None
+    folder = out.absolute().parent
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file, e.g. {out / 'compare.md'}")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: no writable folder {folder}; create it or pass another")
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run B against run A as Markdown (stdout, and --out); exit 1 on a regression past PCT."""
+    pct, out = _percent(args.fail_on_regression), _out_file(args.out)
+    paths = [_run_file(given) for given in (args.run_a, args.run_b)]
+    runs = [store.load(path) for path in paths]
+    from bench.analysis import compare  # scipy loads only when runs are compared
+    from bench.render.compare import render
+
+    comparison = compare.compare(*runs)
+    text = render(comparison)
+    print(text, end="")
+    if out is not None:
+        out.write_text(text)
+    found = compare.regressions(comparison, pct) if pct is not None else []
+    for cell in found:
+        t = cell.throughput
+        print(
+            f"regression: {cell.variant} {cell.label}: {t.median_a:.0f} -> {t.median_b:.0f} rps "
+            f"({t.change_pct:+.1f}%, {t.verdict})",
+            file=sys.stderr,
+        )
+    return 1 if found else 0
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     """Regenerate every lock file from pyproject.toml (keeping pins unless --upgrade)."""
     if args.variants:
@@ -321,6 +410,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "run": cmd_run,
     "report": cmd_report,
+    "compare": cmd_compare,
 }
 
 

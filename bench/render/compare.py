@@ -1,0 +1,88 @@
+"""Markdown for a pull request: run B against run A, cell by cell (from a Comparison)."""
+
+from collections.abc import Callable
+
+from bench.analysis.compare import Change, Comparison, RunInfo
+from bench.render import details
+from bench.render.markdown import fmt_ms, fmt_rps, fold_long, table
+
+HEADER = ["variant", "cell", "throughput A (rps)", "B (rps)", "change", "verdict"]
+HEADER += ["p99 A (ms)", "B (ms)", "change", "verdict"]
+METHOD = (
+    "Medians over each cell's repeats; change is B against A. Verdict: Welch's t-test over the "
+    "repeats, significant when p < 0.05 (two-sided); each repeat's p99 is its own (its "
+    "histogram, else oha's), so it can differ slightly from the report's pooled p99. An "
+    "open-loop cell's throughput is the rate it was offered (a fraction of its own run's "
+    "closed-loop median, nearly without spread), so it is not tested unless a run could not "
+    "sustain it; its p99 is."
+)
+
+
+def render(comparison: Comparison) -> str:
+    """The whole comparison as Markdown."""
+    parts = [_title(comparison), METHOD, _warnings(comparison), _summary(comparison)]
+    parts += [_table(comparison), _unmatched(comparison)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _name(run: RunInfo) -> str:
+    return f"`{run.run_id}` (profile `{run.profile}`, {run.started_at or 'unknown date'})"
+
+
+def _title(comparison: Comparison) -> str:
+    a, b = comparison.a, comparison.b
+    return f"# Run {b.run_id} against {a.run_id}\n\n- A: {_name(a)}\n- B: {_name(b)}"
+
+
+def _warnings(comparison: Comparison) -> str:
+    if not comparison.warnings:
+        return ""
+    return "**Warnings**\n\n" + "\n".join(f"- {w}" for w in comparison.warnings)
+
+
+def _count(changes: list[Change | None], words: tuple[str, str], what: str) -> str:
+    found = [c.direction for c in changes if c is not None and c.direction]
+    if not found:
+        return f"no significant change in {what}"
+    return f"{what} " + ", ".join(f"{found.count(w)} {w}" for w in words if w in found)
+
+
+def _summary(comparison: Comparison) -> str:
+    cells = comparison.cells
+    if not cells:
+        return "No cell was measured in both runs."
+    throughput = _count([c.throughput for c in cells], ("faster", "slower"), "throughput")
+    p99 = _count([c.p99 for c in cells], ("lower", "higher"), "p99")
+    return f"{len(cells)} cells compared: {throughput}; {p99}."
+
+
+def _columns(change: Change | None, fmt: Callable[[float], str]) -> list[str]:
+    """A measure's four columns: A, B, change, verdict ("-" where the cell has no value)."""
+    if change is None:
+        return ["-"] * 4
+    pct = f"{change.change_pct:+.1f}%" if change.change_pct is not None else "n/a"
+    return [fmt(change.median_a), fmt(change.median_b), pct, change.verdict]
+
+
+def _table(comparison: Comparison) -> str:
+    rows = [
+        [c.variant, c.label, *_columns(c.throughput, fmt_rps), *_columns(c.p99, fmt_ms)]
+        for c in comparison.cells
+    ]
+    if not rows:
+        return ""
+    return fold_long("Every cell compared", table(HEADER, rows), len(rows))
+
+
+def _unmatched(comparison: Comparison) -> str:
+    if not comparison.unmatched:
+        return ""
+    lines = []
+    for u in comparison.unmatched:
+        failed = [
+            f"{run} {details.reason(c)}"
+            for run, c in (("A:", u.a), ("B:", u.b))
+            if c is not None and not c.ok
+        ]
+        lines.append(f"- `{u.variant}` ({u.label}): {u.why}" + "".join(f"; {f}" for f in failed))
+    return "## Not compared\n\n" + "\n".join(lines)

@@ -1,0 +1,265 @@
+"""`python -m bench compare RUN_A RUN_B`: two stored runs compared cell by cell, Welch's test
+checked against hand computation, and bad input refused in one line before anything runs."""
+
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from scipy import stats as scipy_stats
+
+from bench.analysis import compare
+from bench.cli import PUBLISHED, main
+from bench.load import latency
+from bench.model import store
+from bench.model.results import OpenLoop, Run
+
+DATA = Path(__file__).parent / "data"
+RUN = DATA / "results-v2.json"  # 12 cells of 2 repeats each, oha's own percentiles
+
+
+def copy_of(name: str, tmp_path: Path, change: Callable[[Run], None]) -> Path:
+    """A run folder under `tmp_path` holding the stored run changed by `change`."""
+    run = store.load(RUN)
+    change(run)
+    folder = tmp_path / name
+    folder.mkdir()
+    store.save(run, folder / "results.json")
+    return folder
+
+
+def halve_throughput(run: Run) -> None:
+    for cell in run.cells:
+        for repeat in cell.repeats:
+            repeat.load.rps /= 2
+            repeat.load.ok //= 2
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["compare", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The comparison table's data rows, split into their columns."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
+
+
+def test_a_run_against_itself_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, str(RUN), str(RUN), "--fail-on-regression", "10")
+    assert (code, err) == (0, "")
+    rows = table_rows(out)
+    assert len(rows) == len(store.load(RUN).cells) == 12
+    for row in rows:
+        throughput_verdict, p99_verdict = row[5], row[9]
+        assert throughput_verdict.startswith("not significant"), row
+        assert p99_verdict.startswith("not significant"), row
+        assert row[4] == row[8] == "+0.0%", row
+    assert "12 cells compared: no significant change in throughput" in out
+    assert "Not compared" not in out
+
+
+def test_halved_throughput_is_slower_everywhere_and_fails_the_gate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    slow = copy_of("slow", tmp_path, halve_throughput)
+    out_file = tmp_path / "compare.md"
+    code, out, err = cli(capsys, str(RUN), str(slow), "--fail-on-regression", "10", "--out",
+                         str(out_file))  # fmt: skip
+    assert code == 1
+    rows = table_rows(out)
+    assert len(rows) == 12
+    for row in rows:
+        assert row[4] == "-50.0%", row
+        assert row[5].startswith("significant: slower (p="), row
+        assert row[9].startswith("not significant"), row  # the latencies did not change
+    assert len(err.splitlines()) == 12
+    assert all(line.startswith("regression: ") for line in err.splitlines())
+    assert out_file.read_text() == out
+    # without the gate the same comparison is only a report; a bigger threshold lets it pass
+    assert cli(capsys, str(RUN), str(slow))[0] == 0
+    assert cli(capsys, str(RUN), str(slow), "--fail-on-regression", "60")[0] == 0
+
+
+def test_welch_p_value_matches_the_hand_computed_one() -> None:
+    # a = 1, 2, 3 and b = 4, 5, 6: means 2 and 5, variances 1, so t = -3 / sqrt(2/3)
+    # and the Welch-Satterthwaite df = (2/3)^2 / (2 * (1/3)^2 / 2) = 4 exactly.
+    t = 3 / math.sqrt(2 / 3)
+    # Student's t CDF for 4 degrees of freedom in closed form (no scipy)
+    x = t * t / 4
+    cdf = 0.5 + 3 / 8 * t / math.sqrt(1 + x) * (1 - t * t / (12 * (1 + x)))
+    assert compare.welch([1, 2, 3], [4, 5, 6]) == pytest.approx(2 * (1 - cdf), rel=1e-9)
+    # unequal sizes and spreads: the Welch-Satterthwaite formula written out
+    a, b = [402.1, 398.7, 405.3, 400.2], [391.0, 385.2, 399.9]
+    va, vb = (statistics.variance(s) / len(s) for s in (a, b))
+    t = (sum(a) / len(a) - sum(b) / len(b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    assert compare.welch(a, b) == pytest.approx(2 * scipy_stats.t.sf(abs(t), df), rel=1e-9)
+    # a published worked example (Wikipedia, "Welch's t-test", example 1: t -2.46, df 25.0,
+    # p 0.021, as printed to its precision)
+    a = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
+    b = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4]
+    assert round(compare.welch(a, b), 3) == 0.021
+
+
+def test_why_not_mann_whitney() -> None:
+    """With 3 repeats a side, Mann-Whitney's best two-sided p is 0.1: never significant."""
+    apart = scipy_stats.mannwhitneyu([100, 102, 98], [90, 91, 89], alternative="two-sided")
+    assert apart.pvalue == pytest.approx(0.1)
+    assert compare.welch([100, 102, 98], [90, 91, 89]) < 0.05  # Welch tells them apart
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "verdict"),
+    [
+        ([100.0], [50.0, 51.0], "cannot tell (1 repeat)"),
+        ([100.0, 100.0], [100.0, 100.0], "not significant"),
+        ([100.0, 100.0], [50.0, 50.0], "cannot tell (no spread)"),
+        ([100.0, 102.0, 98.0], [100.0, 100.0, 100.0], "not significant (p=1)"),
+        ([100.0, 102.0, 98.0], [50.0, 52.0, 48.0], "significant: slower (p="),
+        ([50.0, 52.0, 48.0], [100.0, 102.0, 98.0], "significant: faster (p="),
+    ],
+)
+def test_edge_cases_have_honest_verdicts(a: list[float], b: list[float], verdict: str) -> None:
+    assert compare.judge(a, b, ("faster", "slower")).verdict.startswith(verdict)
+
+
+def test_p99_comes_from_each_repeats_histogram(tmp_path: Path) -> None:
+    """Where repeats hold histograms, their own p99s are compared, not oha's."""
+
+    def with_histograms(run: Run) -> None:
+        for cell in run.cells:
+            for i, repeat in enumerate(cell.repeats):
+                hist = latency.empty()
+                for v in range(1, 101):  # 1..100 ms, plus i ms: p99 is 99 + i ms
+                    hist.record_value((v + i) * 1000)
+                repeat.latency_hdr = latency.encode(hist)
+
+    recorded = store.load(copy_of("hdr", tmp_path, with_histograms) / "results.json")
+    result = compare.compare(recorded, recorded)
+    for cell in result.cells:
+        assert cell.p99 is not None
+        assert cell.p99.a == pytest.approx((99.0, 100.0), rel=1e-3)
+    # against a run without histograms the p99s come from different sources: a warning says so
+    mixed = compare.compare(store.load(RUN), recorded)
+    assert any("histograms" in w for w in mixed.warnings)
+
+
+def open_loop(run: Run) -> None:
+    """Every cell turned into an open-loop cell offered its own median throughput."""
+    for i, cell in enumerate(run.cells):
+        params = cell.params.model_copy(update={"mode": "open", "rate": 0.5})
+        rps = statistics.median(r.load.rps for r in cell.repeats)
+        plan = OpenLoop(closed_cell=cell.id, closed_rps=2 * rps, offered_rps=rps, connections=10,
+                        latency_basis_ms=5)  # fmt: skip
+        run.cells[i] = cell.model_copy(update={"params": params, "open_loop": plan})
+
+
+def test_an_open_loop_rate_is_shown_not_tested(tmp_path: Path) -> None:
+    """Its throughput is the offered rate: a 0.5% lower rate (half its own run's closed-loop
+    median, which moved within noise) is no regression; a rate not sustained is named."""
+
+    def lower_rate(run: Run) -> None:
+        open_loop(run)
+        for cell in run.cells:
+            for repeat in cell.repeats:
+                repeat.load.rps *= 0.995
+
+    a = store.load(copy_of("a", tmp_path, open_loop) / "results.json")
+    b = store.load(copy_of("b", tmp_path, lower_rate) / "results.json")
+    result = compare.compare(a, b)
+    assert len(result.cells) == 12
+    for cell in result.cells:
+        assert cell.throughput.verdict == "not tested (open loop: offered rate)"
+        assert cell.throughput.change_pct == pytest.approx(-0.5)
+    assert compare.regressions(result, 0.1) == []
+
+    def unsustained(run: Run) -> None:  # half the offered rate achieved
+        open_loop(run)
+        halve_throughput(run)
+
+    c = store.load(copy_of("c", tmp_path, unsustained) / "results.json")
+    for cell in compare.compare(a, c).cells:
+        assert cell.throughput.verdict == "saturated in B (open loop)"
+
+
+def test_cells_in_one_run_only_or_failed_are_listed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = store.load(RUN)
+    first, second, third = run.cells[:3]
+
+    def drop_first(r: Run) -> None:
+        r.cells = r.cells[1:]
+
+    def drop_second_fail_third(r: Run) -> None:
+        r.cells = [c for c in r.cells if c.id != second.id]
+        r.cells[1].error = "server exited with code 1"
+
+    a = copy_of("a", tmp_path, drop_first)
+    b = copy_of("b", tmp_path, drop_second_fail_third)
+    code, out, _ = cli(capsys, str(a), str(b))
+    assert code == 0
+    assert len(table_rows(out)) == 12 - 3
+    listed = out.split("## Not compared")[1]
+    assert f"`{second.variant}` ({second.label}): only in A" in listed
+    assert f"`{third.variant}` ({third.label}): failed in B; B: server exited with code 1" in listed
+    assert f"`{first.variant}` ({first.label}): only in B" in listed
+
+
+def test_warnings_name_a_different_commit_and_pinning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def elsewhere(run: Run) -> None:
+        run.metadata.git.commit = "0" * 40
+        assert run.metadata.pinning is not None
+        run.metadata.pinning.plan = {"server": None, "database": None, "loadgen": None}
+
+    code, out, _ = cli(capsys, str(RUN), str(copy_of("other", tmp_path, elsewhere)))
+    assert code == 0
+    warnings = out.split("**Warnings**")[1].split("\n\n")[1]
+    assert "different commits" in warnings and "0" * 40 in warnings
+    assert "CPU pinning differs" in warnings and "B unpinned" in warnings
+    assert "oha versions differ" not in warnings
+
+
+def tree(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p), p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")])
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["nosuch", str(RUN)], "'nosuch' is no run folder"),
+        ([str(RUN), str(RUN), "--fail-on-regression", "ten"], "not a percentage in (0, 100]"),
+        ([str(RUN), str(RUN), "--fail-on-regression", "0"], "not a percentage in (0, 100]"),
+        ([str(RUN), str(RUN), "--fail-on-regression", "150"], "not a percentage in (0, 100]"),
+        ([str(RUN), str(RUN), "--fail-on-regression", "nan"], "not a percentage in (0, 100]"),
+        ([str(RUN), str(DATA)], "is not a run folder"),
+    ],
+    ids=["unknown-name", "pct-text", "pct-zero", "pct-over", "pct-nan", "not-a-run"],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], says: str
+) -> None:
+    before = tree(tmp_path)
+    code, out, err = cli(capsys, *args, "--out", str(tmp_path / "compare.md"))
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1 and err.startswith("bench: error: "), err
+    assert says in err, err
+    assert tree(tmp_path) == before
+    if "nosuch" in args:  # the references one could have meant are named
+        for name in (p.parent.name for p in PUBLISHED.glob("*/results.json")):
+            assert name in err
+
+
+def test_an_out_file_in_a_missing_folder_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = cli(capsys, str(RUN), str(RUN), "--out", str(tmp_path / "no" / "x.md"))
+    assert (code, out) == (2, "")
+    assert "no writable folder" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "no").exists()
