@@ -29,12 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
 from scipy import stats as scipy_stats
 
-from bench.analysis import ceilings, openloop
-from bench.analysis.latency import percentile_ms
-from bench.model.results import Cell, Repeat, Run
+from bench.analysis import ceilings, latency, openloop
+from bench.model.results import Cell, Run
 
 ALPHA = 0.05  # significant at 95%
 
@@ -124,17 +122,9 @@ def judge(a: Sequence[float], b: Sequence[float], words: tuple[str, str]) -> Cha
     return Change(tuple(a), tuple(b), median_a, median_b, change, p, verdict, direction)
 
 
-def repeat_p99(repeat: Repeat) -> float | None:
-    """A repeat's p99 in ms: from its own histogram, else oha's (None: neither recorded)."""
-    if repeat.latency_hdr:
-        hist = HdrHistogram.decode(repeat.latency_hdr)
-        if hist.get_total_count():
-            return percentile_ms(hist, 99.0)
-    return repeat.load.latency_ms.get("p99")
-
-
 def _p99(a: Cell, b: Cell) -> Change | None:
-    values_a, values_b = [repeat_p99(r) for r in a.repeats], [repeat_p99(r) for r in b.repeats]
+    values_a = [latency.repeat_ms(r, "p99") for r in a.repeats]
+    values_b = [latency.repeat_ms(r, "p99") for r in b.repeats]
     if any(v is None for v in [*values_a, *values_b]):
         return None
     return judge(
