@@ -29,7 +29,7 @@ def section(run: Run) -> str:
     )
     parts = ["## Reproduction of the published comparison", intro, _this_run(run, found)]
     found.sort(key=lambda rep: -len(rep.ratios))  # the fullest comparison open, others folded
-    parts.append(_against(found[0]))
+    parts.append(f"### Against {found[0].source.title}\n\n{_against(found[0])}")
     parts += [fold(f"Against {rep.source.title}", _against(rep)) for rep in found[1:]]
     return "\n\n".join(parts)
 
@@ -87,7 +87,6 @@ def _against(rep: Reproduction) -> str:
     ]
     differences = [f"- {_name(m.row)}: {d}" for m in rep.matches.values() for d in m.differences]
     parts = [
-        f"### Against {source.title}",
         f"Published on {source.machine}; `{source.command}`. Source: {source.source}.",
         table(header, rows),
         table(
