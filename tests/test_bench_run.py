@@ -39,9 +39,12 @@ def test_smoke_run_measures_every_variant_pinned(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
+    latest = REPO / "reports" / "latest"
+    before = os.readlink(latest) if latest.is_symlink() else None
     proc = bench("run", "--profile", "smoke", "--no-build", "--out", str(out))
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
+    assert (os.readlink(latest) if latest.is_symlink() else None) == before  # not under reports/
     data = json.loads((out / "results.json").read_text())
     jsonschema.validate(data, SCHEMA)
     run = store.load(out / "results.json")

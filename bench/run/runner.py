@@ -322,8 +322,12 @@ def _load(
 
 
 def link_latest(run_dir: Path) -> None:
-    """Point reports/latest at `run_dir` (a relative symlink, replaced atomically)."""
+    """Point reports/latest at `run_dir` (a relative symlink, replaced atomically) when the
+    run is kept under reports/; a run written elsewhere (--out /tmp/..., a test's) is not
+    "the latest" of this checkout."""
     latest = REPO / "reports" / "latest"
+    if not run_dir.resolve().is_relative_to(latest.parent.resolve()):
+        return
     tmp = latest.with_name(".latest.tmp")
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(os.path.relpath(run_dir, latest.parent))
