@@ -8,6 +8,7 @@
 """
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -69,6 +70,13 @@ def database() -> Iterator[Database]:
     """A seeded embedded Postgres, removed at the end of the session."""
     with provision("embedded") as db:
         yield db
+
+
+def interruptible() -> None:
+    """preexec_fn: Ctrl-C (SIGINT) back to its default in the child, so that a test can
+    interrupt it even when the suite itself was started with SIGINT ignored (`cmd &` in a
+    script, which the harness rightly respects)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def alive(pid: int) -> bool:

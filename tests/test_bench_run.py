@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import psutil
 import pytest
-from conftest import MARKER, leftovers, tagged
+from conftest import MARKER, interruptible, leftovers, tagged
 
 from bench import REPO
 from bench.model import store
@@ -31,6 +31,7 @@ def bench(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=interruptible,
         **kwargs,
     )  # type: ignore[call-overload]
 

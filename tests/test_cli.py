@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import interruptible
 
 from bench import REPO
 from bench.plan.matrix import MATRIX, Variant, load_variants
@@ -176,6 +177,7 @@ def test_serve_end_to_end_and_clean_interrupt(variant: Variant) -> None:
         [sys.executable, "-m", "bench", "serve", "fastapi-async", "--port", str(port),
          "--no-build"],
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible,
     )  # fmt: skip
     try:
         match = _read_line(
