@@ -95,3 +95,12 @@ def test_no_measured_cell_draws_nothing(tmp_path: Path) -> None:
         cell.error = "failed on purpose"
     assert plots.draw(run, tmp_path) == {}
     assert not list(tmp_path.glob("*.svg"))
+
+
+def test_the_same_run_draws_the_same_files(tmp_path: Path) -> None:
+    run = store.load(REFERENCE)
+    first = plots.draw(run, tmp_path / "a")
+    second = plots.draw(run, tmp_path / "b")
+    assert first == second
+    for name in first.values():  # committed references do not churn when re-rendered
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

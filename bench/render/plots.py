@@ -36,6 +36,7 @@ STYLE: dict[RcKeyType, Any] = {
     "axes.facecolor": "none",
     "savefig.transparent": True,
     "svg.fonttype": "none",  # text stays text: smaller files, searchable labels
+    "svg.hashsalt": "pybench",  # the same run draws the same file (no random clip-path ids)
     "font.size": 9,
     "text.color": INK,
     "axes.labelcolor": INK,

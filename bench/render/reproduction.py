@@ -13,7 +13,8 @@ UNITS = {"rps": "rps", "memory_mib": "MiB"}  # the others: ms
 
 def section(run: Run) -> str:
     """The section, or "" when the run has no cells standing for two published rows."""
-    found = reproduction.reproduce(run, published.load())
+    # the fullest comparison first (open), the others folded
+    found = sorted(reproduction.reproduce(run, published.load()), key=lambda r: -len(r.ratios))
     if not found:
         return ""
     ratios = [r for rep in found for r in rep.ratios]
@@ -28,7 +29,6 @@ def section(run: Run) -> str:
         "interval combines the two 95% intervals' ends (conservative; none with one repeat)."
     )
     parts = ["## Reproduction of the published comparison", intro, _this_run(run, found)]
-    found.sort(key=lambda rep: -len(rep.ratios))  # the fullest comparison open, others folded
     parts.append(f"### Against {found[0].source.title}\n\n{_against(found[0])}")
     parts += [fold(f"Against {rep.source.title}", _against(rep)) for rep in found[1:]]
     return "\n\n".join(parts)
@@ -49,21 +49,19 @@ def _fmt(figure: str, value: float | None) -> str:
 
 
 def _machine(run: Run) -> str:
-    cpu = run.metadata.cpu
-    pinning = run.metadata.pinning
-    pinned = (
-        ", ".join(f"{role} on CPU {','.join(map(str, c))}" for role, c in pinning.plan.items() if c)
-        if pinning
-        else ""
-    )
-    return f"{cpu.get('model', 'unknown CPU')}, {cpu.get('logical', '?')} logical CPUs" + (
-        f", {pinned}" if pinned else ", not pinned"
-    )
+    cpu, pinning = run.metadata.cpu, run.metadata.pinning
+    pinned = [
+        f"{role} on CPU {','.join(map(str, cpus))}"
+        for role, cpus in (pinning.plan.items() if pinning else [])
+        if cpus
+    ]
+    where = ", ".join(pinned) or "not pinned"
+    return f"{cpu.get('model', 'unknown CPU')}, {cpu.get('logical', '?')} logical CPUs, {where}"
 
 
 def _this_run(run: Run, found: list[Reproduction]) -> str:
     matches: dict[str, Match] = {}
-    for rep in sorted(found, key=lambda rep: -len(rep.matches)):
+    for rep in found:
         for row, m in rep.matches.items():
             matches.setdefault(row, m)
     header = ["", *(f"{_name(row)}<br>`{m.cell.variant}`" for row, m in matches.items())]
