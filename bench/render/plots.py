@@ -49,6 +49,7 @@ STYLE: dict[RcKeyType, Any] = {
     "legend.frameon": False,
 }
 PALETTE = [matplotlib.colors.to_hex(c) for c in matplotlib.color_sequences["tab10"]]
+LABELLED = 12  # bars per panel that still have room for their values
 TICKS = (50.0, 90.0, 99.0, 99.9, 99.99)
 CellValue = Callable[[Cell], tuple[float, float | None, float | None] | None]
 
@@ -89,7 +90,8 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
                 continue
             fig.suptitle(TITLES[name], fontsize=11)
             fig.text(0.01, 0.005, _caption(run), fontsize=7, ha="left", va="bottom")
-            fig.tight_layout(rect=(0, 0.03, 1, 1))
+            inches = fig.get_figheight()  # title and caption keep their room in tall figures
+            fig.tight_layout(rect=(0, 0.25 / inches, 1, 1 - 0.35 / inches))
             fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
             plt.close(fig)
             files[TITLES[name]] = f"{name}.svg"
@@ -201,7 +203,8 @@ def _bars(
                 label=name if x == next(iter(_present(shapes, name))) else None,
             )
             bars.patches[0].set_gid(cell.id)
-            ax.bar_label(bars, fmt=fmt, fontsize=7, color=INK, padding=2)
+            if len(names) * len(shapes) <= LABELLED:
+                ax.bar_label(bars, fmt=fmt, fontsize=7, color=INK, padding=2)
     ax.set_xticks(range(len(shapes)), list(shapes), rotation=15, ha="right")
     ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y")
