@@ -13,7 +13,7 @@ check that every cell is drawn; a caption names the run and the machine.
 - database: each cell's throughput as a fraction of the database ceiling (pgbench).
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,7 @@ def _bars(
 ) -> None:
     names = _variants([c for cells in shapes.values() for c in cells])
     width = 0.8 / max(len(names), 1)
+    labelled: set[str] = set()  # a variant's first bar names it in the legend
     for i, name in enumerate(names):
         for x, cells in enumerate(shapes.values()):
             cell = next((c for c in cells if c.variant == name), None)
@@ -200,8 +201,9 @@ def _bars(
                 yerr=whisker,
                 ecolor=INK,
                 capsize=3,
-                label=name if x == next(iter(_present(shapes, name))) else None,
+                label=None if name in labelled else name,
             )
+            labelled.add(name)
             bars.patches[0].set_gid(cell.id)
             if len(names) * len(shapes) <= LABELLED:
                 ax.bar_label(bars, fmt=fmt, fontsize=7, color=INK, padding=2)
@@ -209,11 +211,6 @@ def _bars(
     ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y")
     ax.legend(fontsize=7, ncols=min(len(names), 5), loc="upper left")
-
-
-def _present(shapes: dict[str, list[Cell]], name: str) -> Iterator[int]:
-    """The x positions where `name` has a cell (its first gets the legend entry)."""
-    return (x for x, cells in enumerate(shapes.values()) if any(c.variant == name for c in cells))
 
 
 def _log(ax: Axes, which: str = "xy") -> None:
