@@ -9,6 +9,7 @@
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -77,6 +78,18 @@ def interruptible() -> None:
     interrupt it even when the suite itself was started with SIGINT ignored (`cmd &` in a
     script, which the harness rightly respects)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop(proc: "subprocess.Popen[str]") -> None:
+    """End a harness process a test gives up on: SIGTERM first, which the harness handles by
+    stopping its servers and Postgres (SIGKILL would orphan them), SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def alive(pid: int) -> bool:

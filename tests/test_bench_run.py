@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import psutil
 import pytest
-from conftest import MARKER, interruptible, leftovers, tagged
+from conftest import MARKER, interruptible, leftovers, stop, tagged
 
 from bench import REPO
 from bench.model import store
@@ -104,7 +104,7 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
             break
         time.sleep(0.2)
     else:
-        proc.kill()
+        stop(proc)
         pytest.fail("the first round of repeats never finished")
     os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
@@ -145,7 +145,7 @@ def test_a_server_that_dies_fails_its_cell_and_the_run_goes_on(
             break
         time.sleep(0.1)
     else:
-        proc.kill()
+        stop(proc)
         pytest.fail("the measured repeat of fastapi-async never started")
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import interruptible
+from conftest import interruptible, stop
 
 from bench import REPO
 from bench.plan.matrix import MATRIX, Variant, load_variants
@@ -164,7 +164,7 @@ def _read_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.
         seen.append(line)
         if match := re.search(pattern, line):
             return match
-    proc.kill()
+    stop(proc)
     _, err = proc.communicate()
     pytest.fail(f"no line matching {pattern!r} within {timeout} s; stdout {seen}, stderr {err}")
 
@@ -198,9 +198,7 @@ def test_serve_end_to_end_and_clean_interrupt(variant: Variant) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["bench: interrupted; everything started was stopped"], err
     assert listener(port) is None, f"the server port {port} is still open"
