@@ -20,6 +20,7 @@ p99.9, peak memory): the published one, this run's with an interval, and a verdi
   otherwise the size and direction of the difference, with the reasons the run knows.
 """
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable
@@ -197,11 +198,10 @@ def _ratio(run: Run, source: PublishedRun, a: Match, b: Match, name: str) -> Rat
     published = source.ratio(name, a.row, b.row)
     if published is None or not values(a.cell, name) or not figure(b.cell, name):
         return None
-    ours, low, high = ratio(a.cell, b.cell, name)
-    draft = Ratio(a.row, b.row, name, published, ours, low, high, [])
-    if draft.reproduced:
-        return draft
-    return Ratio(a.row, b.row, name, published, ours, low, high, _reasons(run, source, a, b, name))
+    found = Ratio(a.row, b.row, name, published, *ratio(a.cell, b.cell, name), reasons=[])
+    if found.reproduced:
+        return found
+    return dataclasses.replace(found, reasons=_reasons(run, source, a, b, name))
 
 
 def _reasons(run: Run, source: PublishedRun, a: Match, b: Match, name: str) -> list[str]:
