@@ -10,9 +10,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.analysis import compare
-from bench.cli import PUBLISHED, main
+from bench.cli import main
 from bench.load import latency
-from bench.model import store
+from bench.model import published, store
 from bench.model.results import OpenLoop, Run
 
 DATA = Path(__file__).parent / "data"
@@ -252,7 +252,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert says in err, err
     assert tree(tmp_path) == before
     if "nosuch" in args:  # the references one could have meant are named
-        for name in (p.parent.name for p in PUBLISHED.glob("*/results.json")):
+        for name in (p.parent.name for p in published.FOLDER.glob("*/results.json")):
             assert name in err
 
 

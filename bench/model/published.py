@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bench import REPO
 
-PUBLISHED = REPO / "reports" / "published" / "published.toml"
+FOLDER = REPO / "reports" / "published"  # the published figures and our reference runs
+PUBLISHED = FOLDER / "published.toml"
 FIGURES = ("rps", "p50_ms", "p99_ms", "p999_ms", "memory_mib", "cpu_pct")
 
 
@@ -52,6 +53,11 @@ class PublishedRun(BaseModel):
         """`figure` of row `numerator` over that of row `denominator` (None if either lacks it)."""
         top, bottom = (getattr(self.rows[r], figure) for r in (numerator, denominator))
         return top / bottom if top is not None and bottom else None
+
+
+def references() -> dict[str, Path]:
+    """Our committed reference runs, `reports/published/<name>/results.json`, by name."""
+    return {p.parent.name: p for p in sorted(FOLDER.glob("*/results.json"))}
 
 
 def load(path: Path = PUBLISHED) -> dict[str, PublishedRun]:

@@ -1,0 +1,154 @@
+"""The command-line grammar of `python -m bench`: commands, options, help texts."""
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from bench import REPO
+from bench.errors import UsageError
+from bench.plan import matrix, profiles
+
+AXIS_HELP = {
+    "runtime": "how Python apps are served: auto (each variant's own), uvicorn, "
+    "uvicorn-standard, granian",
+    "workers": "server processes of a Python variant, e.g. 1,2",
+    "pool": "database connections per worker, e.g. 5",
+    "overflow": "connections a SQLAlchemy pool may add beyond the pool, e.g. 0,10",
+    "concurrency": "oha connections (-c), e.g. 1,10,100",
+    "keepalive": "reuse connections: on, off or on,off (bare --keepalive: on)",
+    "limit": "rows per response, e.g. 1,100,1000",
+}
+
+
+MATRIX_HELP = (
+    f"another matrix file (default {matrix.MATRIX.relative_to(REPO)}; or ${matrix.MATRIX_ENV})"
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PROVIDER",
+        help="embedded (default), system, or external (DATABASE_URL); "
+        "DATABASE_URL alone selects external",
+    )
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the variant venvs as they are, do not rebuild"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = Parser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--matrix", type=Path, help=MATRIX_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p = sub.add_parser("build", help="build the variants' virtualenvs (Rust via cargo+maturin)")
+    p.add_argument(
+        "--variants", help="comma-separated variant names (default: all but opt-in ones)"
+    )
+    p = sub.add_parser(
+        "verify", help="start each variant and check its answers against the database"
+    )
+    p.add_argument(
+        "--variants", help="comma-separated variant names (default: all but opt-in ones)"
+    )
+    _add_common(p)
+    p = sub.add_parser("serve", help="run one variant in the foreground until Ctrl-C")
+    p.add_argument("variant", help="the variant to serve")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    _add_common(p)
+    _add_run_parser(sub)
+    p = sub.add_parser("lock", help="regenerate the uv locks of the harness and every variant")
+    p.add_argument("--variants", help="only these variants' locks (default: the harness and all)")
+    p.add_argument(
+        "--upgrade", action="store_true", help="move to the newest versions pyproject.toml allows"
+    )
+    p = sub.add_parser(
+        "report",
+        help="render report.md (and plots) from results.json alone; "
+        "several runs (shards) are merged into one",
+    )
+    p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
+    p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
+    _add_compare_parser(sub)
+    for command in sub.choices.values():  # also accepted after the command
+        command.add_argument("--matrix", type=Path, default=argparse.SUPPRESS, help=MATRIX_HELP)
+    return parser
+
+
+def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
+    p = sub.add_parser("run", help="benchmark: the plan's cells, one after the other, then report")
+    p.add_argument(
+        "--profile",
+        default="default",
+        help=f"profile from matrix.toml: {', '.join(profiles.names())}",
+    )
+    p.add_argument("--variants", help="comma-separated variant names (default: the profile's)")
+    for axis in profiles.AXES:
+        if axis == "keepalive":  # a bare --keepalive means on
+            p.add_argument(
+                "--keepalive", nargs="?", const="on", metavar="LIST", help=AXIS_HELP[axis]
+            )
+        else:
+            p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
+    p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
+    p.add_argument(
+        "--open-loop",
+        metavar="RATES",
+        help="open-loop rates as fractions of each closed-loop median, e.g. 0.5,0.9, or none "
+        "(default: the profile's)",
+    )
+    p.add_argument("--duration", help="measured time per repeat, e.g. 20s (oha -z)")
+    p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
+    p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
+    p.add_argument("--repeats", type=int, help="measured repeats per cell")
+    p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
+    p.add_argument("--no-pin", action="store_true", help="do not pin any process")
+    p.add_argument("--shard", metavar="I/N", help="run only the I-th of N slices of the plan")
+    p.add_argument(
+        "--list-shards", type=int, metavar="N", help="print the plan's N shards as JSON and exit"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its estimate, start nothing"
+    )
+    p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
+    _add_common(p)
+
+
+RUN_HELP = "a run folder or its results.json, latest, or a reference in reports/published/"
+
+
+def _add_compare_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
+    p = sub.add_parser(
+        "compare", help="compare two runs cell by cell (Markdown for a pull request)"
+    )
+    p.add_argument("run_a", metavar="RUN_A", help=f"the baseline: {RUN_HELP}")
+    p.add_argument("run_b", metavar="RUN_B", help=f"compared against it: {RUN_HELP}")
+    p.add_argument(
+        "--fail-on-regression",
+        metavar="PCT",
+        help="exit 1 when a cell's throughput fell significantly by more than PCT%% (0-100]",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to this file")
+
+
+def use_matrix(argv: Sequence[str] | None) -> None:
+    """Apply --matrix before the grammar is built (profiles and axes come from the file)."""
+    pre = Parser(add_help=False)
+    pre.add_argument("--matrix", type=Path)
+    given = pre.parse_known_args(argv)[0].matrix
+    if given is None:
+        return
+    if not given.is_file():
+        raise UsageError(f"--matrix {given}: no such file; give a matrix.toml")
+    os.environ[matrix.MATRIX_ENV] = str(given.resolve())  # the servers' harness children too
+    matrix.load_variants()  # a broken file is refused now, in one line
