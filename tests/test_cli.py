@@ -74,6 +74,7 @@ def tree(root: Path) -> list[tuple[str, int]]:
 
 REPORTS = REPO / "reports"
 UNREACHABLE = "postgresql://bench@127.0.0.1:1/bench"
+EXTERNAL = ["--db", "external"]
 BAD_INPUT = [
     # (id, run arguments, environment additions, what the one line must say)
     ("profile", ["--profile", "nope"], {}, "unknown profile 'nope'"),
@@ -105,10 +106,11 @@ BAD_INPUT = [
     ("flag", ["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
     ("out-under-a-file", ["--out", "/dev/null/run"], {}, "cannot be created"),
     ("out-a-file", ["--out", "/dev/null"], {}, "is a file"),
-    ("url-malformed", [], {"DATABASE_URL": "mysql://u:hunter2@h/db"}, "not a PostgreSQL URL"),
-    ("url-bad-port", [], {"DATABASE_URL": "postgresql://u@h:99999/db"}, "not a PostgreSQL URL"),
-    ("url-unreachable", [], {"DATABASE_URL": UNREACHABLE}, "cannot be reached"),
-    ("external-without-url", ["--db", "external"], {}, "needs DATABASE_URL"),
+    ("url-malformed", EXTERNAL, {"DATABASE_URL": "mysql://u:hunter2@h/db"}, "not a PostgreSQL"),
+    ("url-bad-port", EXTERNAL, {"DATABASE_URL": "postgresql://u@h:99999/db"}, "not a PostgreSQL"),
+    ("url-unreachable", EXTERNAL, {"DATABASE_URL": UNREACHABLE}, "cannot be used"),
+    ("external-without-url", EXTERNAL, {}, "needs DATABASE_URL"),
+    ("db-cleanup-local", ["--db-cleanup"], {}, "--db-cleanup applies to --db external"),
     ("oha", [], {"OHA": "/bin/true"}, "needs oha >= 1.15.0"),
 ]
 
@@ -142,10 +144,21 @@ def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None
 def test_bad_database_url_is_one_line_without_the_password() -> None:
     env = {**ENV, "DATABASE_URL": "mysql://bench:hunter2@127.0.0.1:3306/bench"}
     line = assert_one_line_usage_error(
-        bench("verify", "--variants", "fastapi-async", "--no-build", env=env)
+        bench("verify", "--variants", "fastapi-async", "--db", "external", "--no-build", env=env)
     )
     assert "not a PostgreSQL URL" in line
     assert "hunter2" not in line
+
+
+def test_database_url_alone_is_ignored_in_one_line() -> None:
+    """Many developers' shells set DATABASE_URL for their own work: only --db external uses it."""
+    env = {**ENV, "DATABASE_URL": "postgresql://me:hunter2@127.0.0.1:1/mine"}
+    result = bench("run", "--dry-run", "--profile", "smoke", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "bench: ignoring DATABASE_URL: the run uses a throwaway local Postgres; "
+        "pass --db external to benchmark against that server"
+    ]
 
 
 def _read_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.Match[str]:

@@ -3,22 +3,29 @@
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg
 import pytest
 from conftest import alive
+from psycopg import sql
+from test_cli import ENV, REPORTS, assert_one_line_usage_error, bench, tree
 
 from bench.errors import BenchError, UsageError
 from bench.load import processes
 from bench.load.processes import cpus_allowed
+from bench.sut import schema
 from bench.sut.database import (
     Database,
     _readable_by_cluster_user,
+    check,
+    cleanup_external,
     cluster_user,
     embedded_bindir,
     provision,
@@ -36,77 +43,153 @@ def expected_users() -> list[tuple[str, str, str]]:
     )  # fmt: skip
 
 
-def all_users(url: str) -> list[tuple[str, str, str]]:
-    with psycopg.connect(url) as conn:
+def all_users(db: Database) -> list[tuple[str, str, str]]:
+    with db.connect() as conn:
         rows = conn.execute("SELECT user_id, username, email FROM users").fetchall()
-    return sorted(rows)
+    return sorted((str(a), str(b), str(c)) for a, b, c in rows)
+
+
+def password(db: Database) -> str:
+    """The throwaway cluster's password, from its passfile (`*:*:*:*:PASSWORD`)."""
+    assert db.passfile is not None
+    return db.passfile.read_text().strip().split(":", 4)[4]
 
 
 @pytest.fixture
 def scratch_url(database: Database) -> Iterator[str]:
-    """An empty database on the session's server, dropped afterwards."""
+    """An empty database on the session's server, as a user's DATABASE_URL (password inline),
+    dropped afterwards."""
     name = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = database.url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with database.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    port = urlsplit(database.url).port
     try:
-        yield database.url.rsplit("/", 1)[0] + f"/{name}"
+        yield f"postgresql://postgres:{password(database)}@127.0.0.1:{port}/{name}"
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with database.connect() as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
 
 
-def test_seed_gives_exactly_the_expected_users(database: Database) -> None:
+def fingerprint(url: str) -> list[tuple[str, str, str, str]]:
+    """Every table outside the tool's schema: its name, columns, row count and a checksum of
+    its rows, to tell whether anything of the user's changed."""
+    found = []
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'pybench') "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        for schema_name, table in tables:
+            columns = conn.execute(
+                "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)"
+                " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                [schema_name, table],
+            ).fetchone()
+            name = sql.Identifier(schema_name, table)
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))"
+                    " FROM {} t"
+                ).format(name)
+            ).fetchone()
+            assert columns is not None and rows is not None
+            found.append((f"{schema_name}.{table}", str(columns[0]), str(rows[0]), str(rows[1])))
+    return found
+
+
+def test_seed_gives_exactly_the_expected_users_in_the_tools_own_schema(
+    database: Database,
+) -> None:
     assert database.provider == "embedded"
     assert database.server_version.startswith("18")
-    assert all_users(database.url) == expected_users()
+    assert database.schema == "pybench"
+    assert all_users(database) == expected_users()
+    with database.connect() as conn:
+        found = conn.execute(
+            "SELECT obj_description('pybench'::regnamespace), "
+            "obj_description('pybench.users'::regclass), to_regclass('public.users')"
+        ).fetchone()
+    assert found == (schema.MARKER, schema.MARKER, None)
 
 
 def test_seeding_twice_is_idempotent(database: Database) -> None:
-    before = all_users(database.url)
-    assert seed(database.url) == database.server_version
-    assert seed(database.url) == database.server_version
-    after = all_users(database.url)
+    before = all_users(database)
+    assert seed(database).server_version == database.server_version
+    assert seed(database).server_version == database.server_version
+    after = all_users(database)
     assert len(after) == 2000
     assert after == before == expected_users()
 
 
-def test_external_provider_seeds_and_drops_nothing(
-    scratch_url: str, monkeypatch: pytest.MonkeyPatch
+OWN_USERS = {
+    "same-columns-empty": [
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, username TEXT, email TEXT)"
+    ],
+    "same-columns-2000-rows": [
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL, email TEXT)",
+        "INSERT INTO users SELECT 'mine' || n, 'me' || n, n || '@mine' "
+        "FROM generate_series(1, 2000) n",
+    ],
+    "other-columns": [
+        "CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT)",
+        "INSERT INTO users (name) VALUES ('ada'), ('grace')",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(OWN_USERS))
+def test_an_external_database_with_its_own_users_table_is_left_exactly_as_it_was(
+    case: str, scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The run works in its own schema, seeds it, and db-cleanup drops only that schema."""
     with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for statement in OWN_USERS[case]:
+            conn.execute(statement.encode())
         conn.execute("CREATE TABLE keep_me (note TEXT)")
         conn.execute("INSERT INTO keep_me VALUES ('precious')")
+    before = fingerprint(scratch_url)
     monkeypatch.setenv("DATABASE_URL", scratch_url)
-    with provision() as db:
-        assert db.provider == "external"
-        assert db.url == scratch_url
-        assert db.postmaster_pid is None and db.bindir is None
-        assert all_users(scratch_url) == expected_users()
-    with provision() as db:  # an already seeded external database is accepted as is
-        assert db.provider == "external"
-    assert all_users(scratch_url) == expected_users()
+    for _ in range(2):  # a second run reuses the schema it created
+        with provision("external") as db:
+            assert db.provider == "external" and "@127.0.0.1" in db.url
+            assert password(db) not in db.url and db.postmaster_pid is None
+            assert all_users(db) == expected_users()
+        assert fingerprint(scratch_url) == before
+    assert cleanup_external().startswith("dropped schema pybench")
+    assert fingerprint(scratch_url) == before
     with psycopg.connect(scratch_url) as conn:
-        assert conn.execute("SELECT note FROM keep_me").fetchall() == [("precious",)]
+        assert conn.execute("SELECT to_regnamespace('pybench')").fetchone() == (None,)
+    assert cleanup_external().startswith("nothing to clean")
 
 
-def test_external_database_with_foreign_users_is_refused(
+def test_a_pybench_schema_the_tool_did_not_create_is_refused_and_never_dropped(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with psycopg.connect(scratch_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE users (user_id TEXT PRIMARY KEY, username TEXT, email TEXT)")
-        conn.execute("INSERT INTO users VALUES ('someone', 'someone', 'someone@elsewhere')")
+        conn.execute("CREATE SCHEMA pybench")
+        conn.execute("CREATE TABLE pybench.users (user_id TEXT PRIMARY KEY)")
     monkeypatch.setenv("DATABASE_URL", scratch_url)
-    with (
-        pytest.raises(BenchError, match="already holds 1 rows this tool did not seed"),
-        provision(),
-    ):
+    with pytest.raises(UsageError, match="a schema pybench that this tool did not create"):
+        check("external")
+    assert cleanup_external().startswith("nothing to clean")
+    with psycopg.connect(scratch_url) as conn:
+        found = conn.execute("SELECT to_regclass('pybench.users')::text").fetchone()
+    assert found == ("pybench.users",)
+
+
+def test_cleanup_keeps_a_schema_that_holds_something_of_the_users(
+    scratch_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", scratch_url)
+    with provision("external"):
         pass
-    with psycopg.connect(scratch_url) as conn:  # nothing of theirs removed, nothing added
-        assert conn.execute("SELECT email FROM users WHERE user_id = 'someone'").fetchone() == (
-            "someone@elsewhere",
-        )
-        assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE VIEW public.my_view AS SELECT username FROM pybench.users")
+    with pytest.raises(BenchError, match=r"left schema pybench .* as is"):
+        cleanup_external()
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("SELECT count(*) FROM public.my_view").fetchone() == (2000,)
 
 
 def _data_dir(pid: int) -> Path:
@@ -125,9 +208,9 @@ def test_local_cluster_is_pinned_and_removed_afterwards(provider: str) -> None:
             assert major == db.bindir.parent.name, (db.server_version, db.bindir)
         else:
             assert major == "18", db.server_version
-        assert all_users(db.url) == expected_users()
+        assert all_users(db) == expected_users()
         assert cpus_allowed(pid) == "0"
-        with psycopg.connect(db.url) as conn:
+        with db.connect() as conn:
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()
             assert backend is not None and cpus_allowed(backend[0]) == "0"
         root = _data_dir(pid).parent
@@ -135,7 +218,26 @@ def test_local_cluster_is_pinned_and_removed_afterwards(provider: str) -> None:
     assert not alive(pid), f"postmaster {pid} survived the provision context"
     assert not root.exists()
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(db.url, connect_timeout=2)
+        db.connect()
+
+
+def test_the_throwaway_cluster_admits_only_the_harness(database: Database) -> None:
+    """Another local account is refused over TCP and cannot reach the socket; without the
+    passfile, even root is refused (scram-sha-256, no trust)."""
+    assert database.bindir is not None and database.passfile is not None
+    assert database.passfile.stat().st_mode & 0o777 == 0o600
+    port = str(urlsplit(database.url).port)
+    psql = [str(database.bindir / "psql"), "-w", "-U", "postgres", "-d", "bench", "-p", port]
+    socket_dir = str(database.passfile.parent)
+    for host in ("127.0.0.1", socket_dir):
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            processes.run([*psql, "-h", host, "-c", "SELECT 1"], user="nobody", env={})
+        said = refused.value.stderr
+        assert "no password supplied" in said or "Permission denied" in said, said
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(database.url, connect_timeout=5, passfile="/nonexistent")
+    with database.connect() as conn:  # the harness, with its passfile, is let in
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
 
 
 def test_redact_hides_passwords() -> None:
@@ -154,7 +256,7 @@ def test_redact_hides_a_password_given_as_query_parameter() -> None:
 @pytest.mark.parametrize("url", ["mysql://u:hunter2@h:3306/db", "not a url"], ids=str)
 def test_non_postgres_url_is_a_usage_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
-    with pytest.raises(UsageError, match="not a PostgreSQL URL") as err, provision():
+    with pytest.raises(UsageError, match="not a PostgreSQL URL") as err, provision("external"):
         pass
     assert "hunter2" not in str(err.value)
 
@@ -197,3 +299,48 @@ def test_an_install_the_cluster_user_cannot_reach_is_copied_with_its_libraries(
         assert "initdb (PostgreSQL)" in out
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+PREFLIGHT = {
+    # case: (SQL run as the superuser on the scratch database, role, what the line says)
+    "no-create": ([], "may not create the schema pybench in database"),
+    "read-only": (
+        ["GRANT CREATE ON DATABASE {db} TO {role}",
+         "ALTER ROLE {role} SET default_transaction_read_only = on"],
+        "(default_transaction_read_only = on)",
+    ),
+    "wrong-password": ([], "password authentication failed"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PREFLIGHT))
+def test_an_external_database_the_run_may_not_write_is_refused_before_anything(
+    case: str, scratch_url: str, tmp_path: Path
+) -> None:
+    """Preflight: one line, exit 2, no build, no run folder, reports/ and the database as they
+    were, and the password in no output."""
+    statements, says = PREFLIGHT[case]
+    role = f"limited_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(scratch_url)
+    dbname = parts.path.lstrip("/")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'hunter2'".encode())
+        for statement in statements:
+            conn.execute(statement.format(db=dbname, role=role).encode())
+    given = "wrong-secret" if case == "wrong-password" else "hunter2"
+    url = f"postgresql://{role}:{given}@127.0.0.1:{parts.port}/{dbname}"
+    before, out = tree(REPORTS), tmp_path / "run"
+    try:
+        result = bench(
+            "run", "--db", "external", "--out", str(out), env={**ENV, "DATABASE_URL": url}
+        )
+        line = assert_one_line_usage_error(result)
+        assert says in line, line
+        assert given not in result.stdout + result.stderr
+        assert not out.exists() and tree(REPORTS) == before
+        with psycopg.connect(scratch_url) as conn:
+            assert conn.execute("SELECT to_regnamespace('pybench')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(scratch_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}".encode())
+            conn.execute(f"DROP ROLE {role}".encode())

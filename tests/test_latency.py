@@ -69,7 +69,7 @@ def test_real_oha_output_becomes_the_same_distribution(
     """Two real oha runs (closed, then open with latency correction) against Axum."""
     raw: list[int] = []
     encoded = []
-    with running(built_variants["axum"], database.url) as server:
+    with running(built_variants["axum"], database) as server:
         for extra in ([], ["-q", "800", "--latency-correction"]):
             db = tmp_path / f"run{len(encoded)}.db"
             cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", "4", "-z", "1s",

@@ -72,7 +72,7 @@ def test_the_published_endpoint_has_no_query_and_other_limits_do() -> None:
 def test_failure_rule_on_real_non_2xx(
     path: str, failed: bool, oha: Path, built_variants: dict[str, Variant], database: Database
 ) -> None:
-    with running(built_variants["fastapi-tuned"], database.url) as server:
+    with running(built_variants["fastapi-tuned"], database) as server:
         cmd = loadgen.command(oha, server.url + path, params(2, True), Measure(requests=200))
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
     result = loadgen.parse(out)

@@ -1,5 +1,6 @@
 """Every server variant, started for real against Postgres: answers, pinning, clean stop."""
 
+import dataclasses
 import hashlib
 import json
 import socket
@@ -7,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 
 import psutil
-import psycopg
 import pytest
 from conftest import alive
 from test_matrix import plan
@@ -36,8 +36,8 @@ def port_open(url: str) -> bool:
 
 
 def test_verify_passes_and_headers_are_json(variant: Variant, database: Database) -> None:
-    with running(variant, database.url) as server:
-        checked = verify(variant.name, server.url, database.url)
+    with running(variant, database) as server:
+        checked = verify(variant.name, server.url, database)
         status, ctype, body = fetch(server.url + "/health")
         users_status, users_ctype, users_body = fetch(server.url + "/users?limit=3")
     # /users, limit=1, limit=2000 and the whole bad-input table
@@ -58,7 +58,7 @@ def test_verify_passes_and_headers_are_json(variant: Variant, database: Database
 
 
 def test_runs_pinned_and_leaves_nothing_behind(variant: Variant, database: Database) -> None:
-    with running(variant, database.url, cpus={0}) as server:
+    with running(variant, database, cpus={0}) as server:
         tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
         affinity = {p.pid: cpus_allowed(p.pid) for p in tree}
         threads = {t.id: cpus_allowed(t.id) for t in psutil.Process(server.pid).threads()}
@@ -72,27 +72,26 @@ def test_runs_pinned_and_leaves_nothing_behind(variant: Variant, database: Datab
 
 
 @pytest.fixture
-def throwaway_url(database: Database) -> Iterator[str]:
+def copy(database: Database) -> Iterator[Database]:
     """A freshly seeded database of its own on the session's server, dropped afterwards."""
     name = f"mismatch_{uuid.uuid4().hex[:12]}"
-    base = database.url.rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+    with database.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     try:
-        seed(f"{base}/{name}")
-        yield f"{base}/{name}"
+        url = database.url.rsplit("/", 1)[0] + f"/{name}"
+        yield seed(dataclasses.replace(database, url=url))
     finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        with database.connect() as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
 
 
 def test_verification_fails_on_a_real_mismatch(
-    variant: Variant, database: Database, throwaway_url: str
+    variant: Variant, database: Database, copy: Database
 ) -> None:
     """The server reads a copy whose row 5 is changed; verify compares with the pristine seed."""
-    with running(variant, throwaway_url) as server:
-        assert verify(variant.name, server.url, database.url) == 10
-        with psycopg.connect(throwaway_url, autocommit=True) as conn:
+    with running(variant, copy) as server:
+        assert verify(variant.name, server.url, database) == 10
+        with copy.connect() as conn:
             row = conn.execute(
                 "SELECT user_id, email FROM users ORDER BY user_id OFFSET 5 LIMIT 1"
             ).fetchone()
@@ -102,7 +101,7 @@ def test_verification_fails_on_a_real_mismatch(
                 "UPDATE users SET email = 'tampered@example.com' WHERE user_id = %s", [user_id]
             )
         with pytest.raises(VerificationError) as err:
-            verify(variant.name, server.url, database.url)
+            verify(variant.name, server.url, database)
     message = str(err.value)
     assert message.startswith(f"{variant.name}: GET /users row 5 is "), message
     assert user_id in message and "tampered@example.com" in message, message
@@ -118,7 +117,8 @@ def test_no_answer_is_a_verification_error_not_a_crash() -> None:
 
 def test_an_unreachable_database_is_a_bench_error() -> None:
     with pytest.raises(BenchError, match="cannot read the rows to expect from the database"):
-        expected_rows(f"postgresql://postgres@127.0.0.1:{free_port()}/bench", 1)
+        gone = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/bench", "external", "")
+        expected_rows(gone, 1)
 
 
 @pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
@@ -127,7 +127,7 @@ def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
 ) -> None:
     """fastapi-async runs asyncio + h11 with a pool of 5; a cell claiming otherwise fails."""
     cell = plan(variants="fastapi-async").cells[0]
-    with running(variant, database.url, params=cell.params) as server:
+    with running(variant, database, params=cell.params) as server:
         info = read_back(server, cell.params)
         assert info.reported["loop"] == "asyncio" and info.database_connections == 5
         assert (info.reported["driver"], info.workers) == ("asyncpg", 1)
@@ -150,8 +150,8 @@ def test_workers_are_counted_from_the_processes(
 ) -> None:
     """Two workers, each with its own pool: both accept on the port, 10 connections at most."""
     cell = plan(variants=variant.name, runtime=name, workers="2").cells[0]
-    with running(variant, database.url, params=cell.params) as server:
-        verify(variant.name, server.url, database.url)
+    with running(variant, database, params=cell.params) as server:
+        verify(variant.name, server.url, database)
         info = read_back(server, cell.params)
     assert (info.workers, info.database_connections) == (2, 10)
     assert info.command[info.command.index("--workers") + 1] == "2"
@@ -163,8 +163,8 @@ def test_the_published_sync_configuration_reads_back_as_published(
 ) -> None:
     """seed-exact's sync row: uvloop + httptools, psycopg2, SQLAlchemy's 5 + 10."""
     (cell,) = [c for c in plan("seed-exact").cells if c.variant == variant.name]
-    with running(variant, database.url, params=cell.params) as server:
-        verify(variant.name, server.url, database.url)
+    with running(variant, database, params=cell.params) as server:
+        verify(variant.name, server.url, database)
         info = read_back(server, cell.params)
     said = info.reported
     assert (said["server"], said["loop"], said["http"]) == ("uvicorn", "uvloop", "httptools")
@@ -182,8 +182,8 @@ def test_every_declared_runtime_serves_and_reads_back_as_declared(
     variant: Variant, name: str, database: Database
 ) -> None:
     cell = plan(variants=variant.name, runtime=name).cells[0]
-    with running(variant, database.url, params=cell.params) as server:
-        verify(variant.name, server.url, database.url)
+    with running(variant, database, params=cell.params) as server:
+        verify(variant.name, server.url, database)
         info = read_back(server, cell.params)
     declared = runtime(name)
     said = info.reported

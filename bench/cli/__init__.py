@@ -8,7 +8,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
@@ -37,17 +38,43 @@ def _build(chosen: Iterable[matrix.Variant]) -> None:
         variants.build(variant)
 
 
+def _check_db(args: argparse.Namespace, connect: bool = True) -> None:
+    """The database options, checked before anything is built or written."""
+    provider = database.check(args.db, connect)
+    if args.db_cleanup and provider != "external":
+        raise UsageError(
+            "--db-cleanup applies to --db external; a local cluster is removed after every run"
+        )
+
+
+@contextmanager
+def _cleaning_up(args: argparse.Namespace) -> Iterator[None]:
+    """With --db-cleanup, drop what the run created in the external database, however it ends."""
+    try:
+        yield
+    finally:
+        if args.db_cleanup:
+            print(database.cleanup_external(), flush=True)
+
+
+def cmd_db_cleanup(args: argparse.Namespace) -> int:
+    """Drop the schema this tool created in DATABASE_URL's database (only with its mark)."""
+    database.check("external")
+    print(database.cleanup_external())
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
     chosen = matrix.select(args.variants)
-    database.check(args.db)
+    _check_db(args)
     if not args.no_build:
         cmd_build(args)
-    with database.provision(args.db) as db:
+    with _cleaning_up(args), database.provision(args.db) as db:
         print(f"database: {db.provider} PostgreSQL {db.server_version} at {db.safe_url}")
         for variant in chosen:
-            with variants.running(variant, db.url) as server:
-                checked = verify(variant.name, server.url, db.url)
+            with variants.running(variant, db) as server:
+                checked = verify(variant.name, server.url, db)
             print(f"ok  {variant.name}: {checked} requests match the database", flush=True)
     return 0
 
@@ -57,12 +84,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (variant,) = matrix.select([args.variant])
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
-    database.check(args.db)
+    _check_db(args)
     if not args.no_build:
         variants.build(variant)
     with (
+        _cleaning_up(args),
         database.provision(args.db) as db,
-        variants.running(variant, db.url, port=args.port) as server,
+        variants.running(variant, db, port=args.port) as server,
     ):
         print(
             f"{variant.name} serving {server.url}/users (database {db.safe_url}); Ctrl-C to stop",
@@ -128,10 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan = shards.select(plan, *shards.parse(args.shard), known)
     cpus = _cpu_plan(args)
     if args.dry_run:
-        database.check(args.db, connect=False)
+        _check_db(args, connect=False)
         print(describe(plan, known))
         return 0
-    database.check(args.db)
+    _check_db(args)
     run_dir = _run_dir(args.out)
     oha_path = oha.locate()
     if not args.no_build:
@@ -142,7 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
     opts = runner.Options(known, plan, cpus, args.db)
     try:
-        with RunProgress(len(plan.selected()) * plan.measure.repeats) as progress:
+        with (
+            _cleaning_up(args),
+            RunProgress(len(plan.selected()) * plan.measure.repeats) as progress,
+        ):
             run = runner.execute(opts, run_dir, oha_path, progress.phase)
     finally:
         if (run_dir / "results.json").exists():
@@ -279,6 +310,7 @@ COMMANDS = {
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,
+    "db-cleanup": cmd_db_cleanup,
 }
 
 

@@ -38,8 +38,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="PROVIDER",
-        help="embedded (default), system, or external (DATABASE_URL); "
-        "DATABASE_URL alone selects external",
+        help="embedded (default), system, or external (DATABASE_URL, used only with this "
+        "flag; the run works in its own schema pybench there)",
+    )
+    parser.add_argument(
+        "--db-cleanup",
+        action="store_true",
+        help="with --db external: afterwards, drop the schema this tool created there",
     )
     parser.add_argument(
         "--no-build", action="store_true", help="use the variant venvs as they are, do not rebuild"
@@ -80,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
     _add_compare_parser(sub)
+    sub.add_parser(
+        "db-cleanup",
+        help="drop the schema pybench (and only what this tool created) from DATABASE_URL",
+    )
     for command in sub.choices.values():  # also accepted after the command
         command.add_argument("--matrix", type=Path, default=argparse.SUPPRESS, help=MATRIX_HELP)
     return parser

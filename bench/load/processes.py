@@ -60,6 +60,7 @@ def run(
     *,
     cpus: Collection[int] | None = None,
     user: str | None = None,
+    env: dict[str, str] | None = None,
     timeout: float = 120,
 ) -> str:
     """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure."""
@@ -72,6 +73,7 @@ def run(
             timeout=timeout,
             start_new_session=True,
             user=user,
+            env=env,
         )
     if result.returncode != 0:
         raise subprocess.CalledProcessError(

@@ -10,6 +10,7 @@ generator's headroom (the HTTP ceiling over the fastest database-backed cell).
 """
 
 import contextlib
+import os
 import subprocess
 import tempfile
 import time
@@ -26,7 +27,7 @@ from bench.plan import pinning
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
 from bench.plan.profiles import probe_seconds
-from bench.sut import variants
+from bench.sut import schema, variants
 from bench.sut.database import Database, embedded_bindir
 
 GRACE_S = 60.0  # beyond its duration, before a stalled probe is stopped
@@ -44,7 +45,8 @@ def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measu
         probe.command = [*cmd[:-2], "query.sql", db.safe_url]
         timeout = probe_seconds(measure) + GRACE_S
         try:
-            out = processes.run(cmd, cpus=cpus.of("server"), timeout=timeout)
+            env = {**os.environ, **db.client_env(), "PGOPTIONS": schema.options(db.schema)}
+            out = processes.run(cmd, cpus=cpus.of("server"), env=env, timeout=timeout)
             probe.values = pgbench.parse(out) | {"clients": params.pool, "limit": params.limit}
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, BenchError) as exc:
             probe.error = f"pgbench failed: {str(getattr(exc, 'stderr', '') or exc).strip()[-200:]}"
@@ -62,7 +64,7 @@ def http_ceiling(
         probe.error = f"{axum.name} is not built, so there is no in-memory route to load"
         return probe
     try:
-        with variants.running(axum, db.url, params=params, cpus=cpus.of("server")) as server:
+        with variants.running(axum, db, params=params, cpus=cpus.of("server")) as server:
             target = f"{server.url}/users/static"
             if measure.warmup_s:
                 warm = oha.command(oha_path, target, params, measure, measure.warmup_s)

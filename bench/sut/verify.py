@@ -9,6 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.errors import BenchError, first_line
+from bench.sut.database import Database
 
 GOOD_LIMITS: tuple[int | None, ...] = (None, 1, 2000)
 BAD_LIMITS = ("0", "-1", "2001", "abc", "1e3", "1" + "0" * 30, "")
@@ -45,11 +46,11 @@ def health(base_url: str) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {"http_status": status}
 
 
-def expected_rows(database_url: str, limit: int) -> list[dict[str, Any]]:
+def expected_rows(db: Database, limit: int) -> list[dict[str, Any]]:
     """The first `limit` users by user_id, as the database returns them."""
     try:
-        with psycopg.connect(database_url, row_factory=dict_row, connect_timeout=10) as conn:
-            cur = conn.execute(
+        with db.connect() as conn:
+            cur = conn.cursor(row_factory=dict_row).execute(
                 'SELECT user_id, username, email FROM "users" ORDER BY user_id LIMIT %s', [limit]
             )
             return list(cur.fetchall())
@@ -59,12 +60,12 @@ def expected_rows(database_url: str, limit: int) -> list[dict[str, Any]]:
         ) from None
 
 
-def verify(name: str, base_url: str, database_url: str) -> int:
+def verify(name: str, base_url: str, db: Database) -> int:
     """Verify /users (default, limit=1, limit=2000) and every bad limit; return requests checked."""
     checked = 0
     for limit in GOOD_LIMITS:
         path = "/users" if limit is None else f"/users?limit={limit}"
-        _check_rows(name, base_url + path, expected_rows(database_url, limit or 100))
+        _check_rows(name, base_url + path, expected_rows(db, limit or 100))
         checked += 1
     for bad in BAD_LIMITS:
         path = f"/users?limit={bad}"

@@ -39,13 +39,32 @@ class Settings:
     pool_size: int
     pool_overflow: int  # SQLAlchemy's max_overflow
     driver: str  # SQLAlchemy's dialect driver, e.g. psycopg or psycopg2 ("": the app's own)
+    schema: str  # the schema holding the users table ("": the server's own search path)
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """DATABASE_URL, POOL_SIZE (default 5), POOL_OVERFLOW (default 0), DB_DRIVER."""
+        """DATABASE_URL, POOL_SIZE (default 5), POOL_OVERFLOW (default 0), DB_DRIVER, DB_SCHEMA.
+
+        The password, if any, comes from the URL or from libpq's PGPASSWORD/PGPASSFILE,
+        which every driver here reads.
+        """
         env = os.environ
         pool, overflow = int(env.get("POOL_SIZE", "5")), int(env.get("POOL_OVERFLOW", "0"))
-        return cls(env["DATABASE_URL"], pool, overflow, env.get("DB_DRIVER", ""))
+        driver, schema = env.get("DB_DRIVER", ""), env.get("DB_SCHEMA", "")
+        return cls(env["DATABASE_URL"], pool, overflow, driver, schema)
+
+    def server_settings(self) -> dict[str, str]:
+        """Session settings for every pooled connection: the search path on DB_SCHEMA."""
+        return {"search_path": self.schema} if self.schema else {}
+
+    def connect_args(self, driver: str) -> dict[str, object]:
+        """server_settings() in the form SQLAlchemy hands `driver`'s connect()."""
+        settings = self.server_settings()
+        if not settings:
+            return {}
+        if driver == "asyncpg":
+            return {"server_settings": settings}
+        return {"options": " ".join(f"-c {k}={v}" for k, v in settings.items())}  # libpq
 
 
 _PROTOCOLS = "uvicorn.protocols.http"  # uvicorn's HTTP protocol modules: h11_impl, httptools_impl

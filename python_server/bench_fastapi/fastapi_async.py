@@ -18,7 +18,10 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await asyncpg.create_pool(
-            settings.database_url, min_size=settings.pool_size, max_size=settings.pool_size
+            settings.database_url,
+            min_size=settings.pool_size,
+            max_size=settings.pool_size,
+            server_settings=settings.server_settings(),
         )
         yield
         await app.state.pool.close()

@@ -20,6 +20,7 @@ def create_app() -> FastAPI:
         sqlalchemy_url(settings.database_url, "asyncpg"),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_overflow,
+        connect_args=settings.connect_args("asyncpg"),
     )
     make_session = async_sessionmaker(engine)
 

@@ -17,10 +17,12 @@ from .orm import UserRow
 def create_app() -> FastAPI:
     """Build the app with its own engine and session factory."""
     settings = Settings.from_env()
+    driver = settings.driver or "psycopg"
     engine = create_engine(
-        sqlalchemy_url(settings.database_url, settings.driver or "psycopg"),
+        sqlalchemy_url(settings.database_url, driver),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_overflow,
+        connect_args=settings.connect_args(driver),
     )
     make_session = sessionmaker(engine)
 

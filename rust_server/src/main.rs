@@ -11,7 +11,10 @@ use axum::{
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::{postgres::PgPoolOptions, FromRow, PgPool};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    FromRow, PgPool,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -19,8 +22,12 @@ struct Args {
     host: String,
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// The password, if any, comes from the URL or from PGPASSWORD/PGPASSFILE.
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
+    /// The schema holding the users table, put on every connection's search path.
+    #[arg(long, env = "DB_SCHEMA")]
+    schema: Option<String>,
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pool_size: u32,
 }
@@ -99,10 +106,20 @@ async fn main() {
     // No ping before each acquire (sqlx's default is one extra round trip per request): the
     // Python pools hand out connections untested too (asyncpg; SQLAlchemy's pool_pre_ping is
     // off by default). Measured in README.md: +13.6% throughput.
+    let options = match args.database_url.parse::<PgConnectOptions>() {
+        Ok(options) => match &args.schema {
+            Some(schema) => options.options([("search_path", schema)]),
+            None => options,
+        },
+        Err(e) => {
+            eprintln!("bench-axum: DATABASE_URL is not a PostgreSQL URL: {e}");
+            std::process::exit(2);
+        }
+    };
     let pool = match PgPoolOptions::new()
         .max_connections(args.pool_size)
         .test_before_acquire(false)
-        .connect(&args.database_url)
+        .connect_with(options)
         .await
     {
         Ok(pool) => pool,

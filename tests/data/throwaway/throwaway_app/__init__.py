@@ -1,7 +1,8 @@
 """GET /users?limit=N and GET /health as a bare ASGI app: the contract a Python variant keeps.
 
-The harness sets DATABASE_URL and POOL_SIZE; /health says what serves the process (server,
-event loop, HTTP parser, driver, pool), and the harness compares that with the cell.
+The harness sets DATABASE_URL, POOL_SIZE and DB_SCHEMA (the schema holding users); /health
+says what serves the process (server, event loop, HTTP parser, driver, pool), and the harness
+compares that with the cell.
 """
 
 import asyncio
@@ -56,8 +57,11 @@ def create_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
-                url = os.environ["DATABASE_URL"]
-                state["pool"] = await asyncpg.create_pool(url, min_size=size, max_size=size)
+                url, schema = os.environ["DATABASE_URL"], os.environ.get("DB_SCHEMA")
+                settings = {"search_path": schema} if schema else {}
+                state["pool"] = await asyncpg.create_pool(
+                    url, min_size=size, max_size=size, server_settings=settings
+                )
                 await send({"type": "lifespan.startup.complete"})
             await state["pool"].close()
             await send({"type": "lifespan.shutdown.complete"})
