@@ -6,7 +6,9 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -199,3 +201,42 @@ def test_three_shards_merge_into_the_unsharded_plan_and_a_missing_one_is_named(
     partial = store.load(tmp_path / "partial" / "results.json")
     assert partial.missing == store.load(shards[1] / "results.json").plan.shard.cells  # type: ignore[union-attr]
     assert "**Missing**" in (tmp_path / "partial" / "report.md").read_text()
+
+
+def _cmdlines_and_environs() -> Iterator[bytes]:
+    """What `ps` (argv) and /proc/PID/environ show of every live process."""
+    for pid in psutil.pids():
+        for part in ("cmdline", "environ"):
+            try:
+                yield Path(f"/proc/{pid}/{part}").read_bytes()
+            except OSError:  # gone, or a kernel thread
+                continue
+
+
+def test_no_output_of_a_run_and_no_process_argv_holds_the_clusters_password(
+    oha: Path, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    """The throwaway cluster's random password lives in its 0600 passfile alone: never in an
+    argv or environment (ps), results.json, a log or the report."""
+    out = tmp_path / "run"
+    before = set(Path(tempfile.gettempdir()).glob("pybench-pg-*"))
+    proc = bench("run", "--profile", "smoke", "--no-build", "--variants", "fastapi-sync,axum",
+                 "--out", str(out))  # fmt: skip
+    secret, seen = b"", 0
+    while proc.poll() is None:
+        if not secret:
+            files = [d / "pgpass" for d in set(Path(tempfile.gettempdir()).glob("pybench-pg-*"))]
+            found = [f for f in files if f.parent not in before and f.exists()]
+            secret = found[0].read_bytes().strip().split(b":")[-1] if found else b""
+        else:
+            leaks = [text[:200] for text in _cmdlines_and_environs() if secret in text]
+            assert not leaks, leaks
+            seen += 1
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert len(secret) >= 32 and seen > 20, (secret, seen)
+    assert secret.decode() not in stdout + stderr
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert (out / "results.json") in written and (out / "report.md") in written
+    assert [p for p in written if secret in p.read_bytes()] == []
