@@ -222,17 +222,20 @@ def test_no_output_of_a_run_and_no_process_argv_holds_the_clusters_password(
     before = set(Path(tempfile.gettempdir()).glob("pybench-pg-*"))
     proc = bench("run", "--profile", "smoke", "--no-build", "--variants", "fastapi-sync,axum",
                  "--out", str(out))  # fmt: skip
-    secret, seen = b"", 0
-    while proc.poll() is None:
-        if not secret:
-            files = [d / "pgpass" for d in set(Path(tempfile.gettempdir()).glob("pybench-pg-*"))]
-            found = [f for f in files if f.parent not in before and f.exists()]
-            secret = found[0].read_bytes().strip().split(b":")[-1] if found else b""
-        else:
-            leaks = [text[:200] for text in _cmdlines_and_environs() if secret in text]
-            assert not leaks, leaks
-            seen += 1
-        time.sleep(0.05)
+    secret, seen, leaks = b"", 0, []
+    try:
+        while proc.poll() is None and not leaks:
+            if not secret:
+                found = [d / "pgpass" for d in Path(tempfile.gettempdir()).glob("pybench-pg-*")]
+                found = [f for f in found if f.parent not in before and f.exists()]
+                secret = found[0].read_bytes().strip().split(b":")[-1] if found else b""
+            else:
+                leaks = [text[:300] for text in _cmdlines_and_environs() if secret in text]
+                seen += 1
+            time.sleep(0.05)
+    finally:
+        stop(proc)
+    assert not leaks, leaks
     stdout, stderr = proc.communicate()
     assert proc.returncode == 0, stderr
     assert len(secret) >= 32 and seen > 20, (secret, seen)
