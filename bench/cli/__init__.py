@@ -92,8 +92,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         database.provision(args.db) as db,
         variants.running(variant, db, port=args.port) as server,
     ):
+        password = f", password in PGPASSFILE={db.passfile}" if db.passfile else ""
         print(
-            f"{variant.name} serving {server.url}/users (database {db.safe_url}); Ctrl-C to stop",
+            f"{variant.name} serving {server.url}/users (database {db.safe_url}{password}); "
+            "Ctrl-C to stop",
             flush=True,
         )
         code = server.proc.wait()

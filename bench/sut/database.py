@@ -12,6 +12,7 @@ root, so as root the local clusters run as a dedicated system account (PG_SYSTEM
 created on first use, as the wheel's own helper does.
 """
 
+import dataclasses
 import importlib.util
 import os
 import pwd
@@ -205,7 +206,7 @@ def seed(db: Database) -> Database:
         raise BenchError(
             f"cannot connect to the database at {db.safe_url}: {first_line(exc)}"
         ) from None
-    return Database(**{**db.__dict__, "server_version": version})
+    return dataclasses.replace(db, server_version=version)
 
 
 def cleanup_external() -> str:
