@@ -61,6 +61,10 @@ def test_smoke_run_measures_every_variant_pinned(
             assert cell.cpus[role] == pinning.fmt(plan.of(role) or []), (cell.variant, role)
         usage = cell.repeats[0].usage
         assert usage["server"].peak_rss_mib > 0 and usage["server"].samples >= 4
+        canary = cell.repeats[0].canary  # the machine, read before and after on every CPU
+        assert canary and set(canary.before.ms) == set(canary.after.ms) == set(
+            map(str, plan.used())
+        )
     meta = run.metadata
     assert (meta.tools["oha"] or "").startswith("oha ") and meta.git.commit
     assert all(meta.variants[v].packages for v in measured)

@@ -217,6 +217,20 @@ class Usage(_Model):
     processes: int = Field(description="the most processes seen in the tree at once")
 
 
+class CanaryReading(_Model):
+    """The machine canary at one moment: a fixed CPU workload's time on each pinned CPU."""
+
+    ms: dict[str, float] = Field(description="CPU -> the workload's best-of-3 time (ms)")
+    steal_s: dict[str, float] = Field(description="CPU -> steal time since boot (s)")
+
+
+class Canary(_Model):
+    """The machine canary read before and after a repeat (no server running either time)."""
+
+    before: CanaryReading
+    after: CanaryReading
+
+
 class Repeat(_Model):
     """One measured repeat of a cell."""
 
@@ -231,6 +245,7 @@ class Repeat(_Model):
     usage: dict[str, Usage] = Field(description="role (server, database, loadgen) -> usage")
     failure: str | None = None
     sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")
+    canary: Canary | None = Field(None, description="the machine canary around this repeat")
 
 
 class ServerInfo(_Model):

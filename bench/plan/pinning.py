@@ -27,6 +27,11 @@ class CpuPlan:
         """The CPUs for `role`, or None when unpinned."""
         return self.cpus[role]
 
+    def used(self) -> list[int]:
+        """Every CPU some role is pinned to; unpinned, every CPU this process may run on."""
+        pinned = {cpu for cpus in self.cpus.values() for cpu in cpus or []}
+        return sorted(pinned) if pinned else available()
+
     def as_dict(self) -> dict[str, object]:
         """The plan as recorded in the results metadata."""
         return {"source": self.source, "plan": dict(self.cpus), "note": self.note}

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from bench import REPO, interrupts
 from bench.errors import BenchError
-from bench.load import latency, oha, processes
+from bench.load import canary, latency, oha, processes
 from bench.load.sampling import Sampler
 from bench.model.results import (
+    Canary,
     Cell,
     CellSpec,
     Metadata,
@@ -169,11 +170,15 @@ def _measure(cell: Cell, index: int, ctx: _Context, phase: Callable[[str], None]
     phase("starting")
     variant = ctx.opts.variants[cell.variant]
     cpus = ctx.opts.cpus.of("server")
+    before = canary.read(ctx.opts.cpus.used())
     with variants.running(
         variant, ctx.db, params=cell.params, cpus=cpus, log_path=log, append=index > 0
     ) as server:
         cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
         _load_cell(cell, index, ctx, server, phase)
+    if cell.repeats and cell.repeats[-1].index == index:
+        after = canary.read(ctx.opts.cpus.used())
+        cell.repeats[-1].canary = Canary(before=before, after=after)
 
 
 def _load_cell(
