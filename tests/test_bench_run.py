@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import psutil
 import pytest
-from conftest import MARKER, interruptible, leftovers, stop, tagged
+from conftest import MARKER, build_once, interruptible, leftovers, stop, tagged
 
 from bench import REPO
 from bench.model import store
@@ -199,3 +199,115 @@ def test_three_shards_merge_into_the_unsharded_plan_and_a_missing_one_is_named(
     partial = store.load(tmp_path / "partial" / "results.json")
     assert partial.missing == store.load(shards[1] / "results.json").plan.shard.cells  # type: ignore[union-attr]
     assert "**Missing**" in (tmp_path / "partial" / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def two_python() -> list[Variant]:
+    """The two Python variants the fault tests run (built once)."""
+    return [build_once("fastapi-tuned"), build_once("fastapi-async")]
+
+
+FOUR_CELLS = ("--profile", "smoke", "--no-build", "--variants", "fastapi-tuned,fastapi-async",
+              "--concurrency", "1,10", "--warmup", "0")  # fmt: skip
+
+
+def planned_ids(*args: str) -> list[str]:
+    """The cell ids `run --dry-run ARGS` lists, in plan order."""
+    return re.findall(r"^\s+\d+\s+([0-9a-f]{12})\s", run_json(*args, "--dry-run"), re.MULTILINE)
+
+
+@pytest.mark.parametrize("fail_fast", [False, True], ids=["goes-on", "fail-fast"])
+def test_any_exception_in_a_cell_fails_that_cell_only_unless_fail_fast(
+    oha: Path, two_python: list[Variant], tmp_path: Path, fail_fast: bool
+) -> None:
+    """An OSError (not the harness's own error type) in the second cell: the cell's server log
+    folder is taken by a file. The run goes on, or stops there with --fail-fast."""
+    args = (*FOUR_CELLS, "--duration", "1s")
+    ids = planned_ids(*args)
+    out = tmp_path / "run"
+    (out / "cells").mkdir(parents=True)
+    (out / "cells" / ids[1]).write_text("a file where the cell's folder goes")
+    proc = bench("run", *args, "--out", str(out), *(["--fail-fast"] if fail_fast else []))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    run = store.load(out / "results.json")
+    assert [c.id for c in run.cells] == ids
+    first, broken, *rest = run.cells
+    assert first.ok, first.error
+    assert broken.error and broken.error.startswith("FileExistsError: [Errno 17] File exists:")
+    if fail_fast:
+        assert stderr.splitlines()[-1].startswith(
+            f"bench: stopped at the first failed cell (--fail-fast): fastapi-async {broken.label}"
+        ), stderr
+        assert all(c.error == "stopped after 0 of 1 repeats" and not c.repeats for c in rest)
+        assert any(n.startswith("the run stopped early: stopped at") for n in run.metadata.notes)
+    else:
+        assert all(c.ok for c in rest), [c.error for c in rest]
+        assert f"failed: fastapi-async {broken.label}: FileExistsError" in stdout
+    assert (out / "report.md").exists()
+
+
+def _postmaster(marker: str) -> psutil.Process:
+    """The run's postmaster (its backends are postgres processes too, without -D)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = next((p for p, cmd in tagged(marker) if "postgres -D " in cmd), None)
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail("no postmaster found for the run")
+
+
+def _measuring(marker: str, proc: subprocess.Popen[str]) -> None:
+    """Wait until a cell's measured oha runs (not a ceiling's, which loads /users/static)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any("bin/oha" in cmd and "-z 3s" in cmd and "static" not in cmd
+               for _, cmd in tagged(marker)):  # fmt: skip
+            return
+        time.sleep(0.1)
+    stop(proc)
+    pytest.fail("no cell's measured repeat started")
+
+
+def test_a_dead_database_is_restarted_once_then_the_run_stops(
+    oha: Path, two_python: list[Variant], tmp_path: Path
+) -> None:
+    """The postmaster is killed during the first cell: it is restarted and the second cell is
+    measured. Killed again during the third, the run stops before the fourth, in one line."""
+    out = tmp_path / "run"
+    marker = f"dbkill-{os.getpid()}-{time.time()}"
+    proc = bench("run", *FOUR_CELLS, "--duration", "3s", "--out", str(out),
+                 env={**os.environ, MARKER: marker})  # fmt: skip
+    _measuring(marker, proc)
+    first = _postmaster(marker)
+    first.kill()
+    path = out / "results.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # the second cell, measured
+        cells = json.loads(path.read_text())["cells"]
+        if cells[1]["repeats"] or cells[1]["error"]:
+            break
+        time.sleep(0.2)
+    _measuring(marker, proc)  # the third cell
+    second = _postmaster(marker)
+    assert second.pid != first.pid
+    second.kill()
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert re.fullmatch(
+        r"bench: the embedded database at postgresql://\S+ died a second time, before "
+        r"fastapi-async c=10 .*: the run stops here",
+        stderr.splitlines()[-1],
+    ), stderr
+    run = store.load(path)
+    killed, measured, killed_again, never = run.cells
+    assert not killed.ok and not killed_again.ok  # their database went away under them
+    assert measured.ok and measured.repeats[0].load.ok > 0, measured.error
+    assert never.error == "stopped after 0 of 1 repeats" and not never.repeats
+    (note,) = [n for n in run.metadata.notes if "restarted" in n]
+    assert f"before fastapi-async {measured.label}" in note
+    assert "report.md" in stdout and (out / "report.md").exists()
+    assert not leftovers(marker)

@@ -19,7 +19,7 @@ from bench.model import merge, published, store
 from bench.model.results import Plan
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
-from bench.run import runner
+from bench.run import preflight, runner
 from bench.run.progress import RunProgress
 from bench.sut import database, locks, variants
 from bench.sut.verify import verify
@@ -103,9 +103,7 @@ def _run_dir(out: Path | None) -> Path:
         raise UsageError(f"--out {path} already holds a run; pass a new folder")
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {path} is a file; pass a folder")
-    base = next(p for p in [path, *path.parents] if p.exists())
-    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {path} cannot be created ({base} is not a writable folder)")
+    preflight.writable(path)
     return path
 
 
@@ -133,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     database.check(args.db)
     run_dir = _run_dir(args.out)
+    preflight.check(run_dir, database.choose_provider(args.db))
     oha_path = oha.locate()
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
@@ -140,19 +139,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
-    opts = runner.Options(known, plan, cpus, args.db)
+    opts = runner.Options(known, plan, cpus, args.db, args.fail_fast)
     try:
         with RunProgress(len(plan.selected()) * plan.measure.repeats) as progress:
             run = runner.execute(opts, run_dir, oha_path, progress.phase)
     finally:
-        if (run_dir / "results.json").exists():
-            runner.link_latest(run_dir)
-            print(f"report: {_render(run_dir)}", flush=True)
+        _report_if_measured(run_dir)
     for cell in (c for c in run.cells if not c.ok):
         print(f"failed: {cell.variant} {cell.label}: {cell.error or 'error answers, see report'}")
     # A server answering errors is a result (in the report); a cell that could not be
     # measured (it crashed, answered wrong rows, stalled oha) fails the run.
     return 1 if any(c.error for c in run.cells) else 0
+
+
+def _report_if_measured(run_dir: Path) -> None:
+    """Render the report and point reports/latest at the run, if it measured anything."""
+    path = run_dir / "results.json"
+    if not path.exists():
+        return
+    if not any(cell.repeats for cell in store.load(path).cells):
+        print(f"nothing was measured: no report; {path} says why", flush=True)
+        return
+    runner.link_latest(run_dir)
+    print(f"report: {_render(run_dir)}", flush=True)
 
 
 def _render(run_dir: Path) -> Path:

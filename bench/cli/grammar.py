@@ -121,6 +121,11 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "--dry-run", action="store_true", help="print the plan and its estimate, start nothing"
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first failed cell (what was measured is kept and reported)",
+    )
     _add_common(p)
 
 

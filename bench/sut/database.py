@@ -17,9 +17,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +31,7 @@ from bench.errors import BenchError, UsageError, first_line
 from bench.load import processes
 
 PROVIDERS = ("embedded", "system", "external")
-PG_SYSTEM_USER = "pybench-postgres"
+PG_SYSTEM_USER = os.environ.get("PYBENCH_PG_USER", "pybench-postgres")  # as root
 DB_NAME = "bench"
 SEED_ROWS = 2000
 
@@ -44,6 +45,7 @@ class Database:
     server_version: str
     bindir: Path | None = None
     postmaster_pid: int | None = None
+    cluster: "LocalCluster | None" = field(default=None, compare=False, repr=False)
 
     @property
     def safe_url(self) -> str:
@@ -131,7 +133,7 @@ def provision(
     bindir = embedded_bindir() if provider == "embedded" else system_bindir()
     with LocalCluster(bindir, cpus) as cluster:
         url = cluster.create_database(DB_NAME)
-        yield Database(url, provider, seed(url), bindir, cluster.postmaster_pid)
+        yield Database(url, provider, seed(url), bindir, cluster.postmaster_pid, cluster)
 
 
 def seed(url: str) -> str:
@@ -348,3 +350,41 @@ class LocalCluster:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+ALIVE_TIMEOUT_S = 3  # connect_timeout of the check between cells
+RESTART_TIMEOUT_S = 30.0  # a dead postmaster's backends may hold its shared memory a moment
+
+
+def alive(db: Database) -> bool:
+    """Whether the database accepts a connection and answers `SELECT 1`, within seconds."""
+    try:
+        with psycopg.connect(db.url, connect_timeout=ALIVE_TIMEOUT_S) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def restart(db: Database) -> Database:
+    """Start a local database's cluster again, on its data dir and port; return it with the
+    new postmaster's pid. An external database is not this tool's to restart (BenchError)."""
+    cluster = db.cluster
+    if cluster is None:
+        raise BenchError(
+            f"the {db.provider} database at {db.safe_url} is not this tool's to restart"
+        )
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while True:
+        try:  # `restart` starts even a dead server, with the options it last ran with
+            cluster._pg(  # (postmaster.opts: same port, sockets, settings)
+                "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.root / "postgres.log"),
+                "-m", "immediate", "-w", "-t", "60", "restart",
+            )  # fmt: skip
+            break
+        except BenchError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    cluster.postmaster_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    return replace(db, postmaster_pid=cluster.postmaster_pid)
