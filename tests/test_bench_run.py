@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -311,3 +312,28 @@ def test_a_dead_database_is_restarted_once_then_the_run_stops(
     assert f"before fastapi-async {measured.label}" in note
     assert "report.md" in stdout and (out / "report.md").exists()
     assert not leftovers(marker)
+
+
+def test_a_run_that_measured_nothing_writes_no_report_and_keeps_latest(
+    oha: Path, two_python: list[Variant]
+) -> None:
+    """Its only cell fails (its folder is taken by a file): results.json says why, no report
+    is drawn and reports/latest, although the run is under reports/, does not move."""
+    args = ("--profile", "smoke", "--no-build", "--variants", "fastapi-async", "--duration", "1s")
+    (cell_id,) = planned_ids(*args)
+    out = REPO / "reports" / "runs" / f"test-nothing-{os.getpid()}"
+    latest = REPO / "reports" / "latest"
+    before = os.readlink(latest) if latest.is_symlink() else None
+    try:
+        (out / "cells").mkdir(parents=True)
+        (out / "cells" / cell_id).write_text("a file where the cell's folder goes")
+        proc = bench("run", *args, "--out", str(out))
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 1, stderr
+        assert f"nothing was measured: no report; {out / 'results.json'} says why" in stdout
+        assert not (out / "report.md").exists()
+        assert (os.readlink(latest) if latest.is_symlink() else None) == before
+        (cell,) = store.load(out / "results.json").cells
+        assert cell.error and cell.error.startswith("FileExistsError")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
