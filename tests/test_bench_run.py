@@ -337,3 +337,75 @@ def test_a_run_that_measured_nothing_writes_no_report_and_keeps_latest(
         assert cell.error and cell.error.startswith("FileExistsError")
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+RESUMED = ("--profile", "smoke", "--no-build", "--variants", "fastapi-tuned,fastapi-async",
+           "--duration", "1s", "--warmup", "0", "--repeats", "2")  # fmt: skip
+
+
+def test_resume_after_an_interrupt_ends_as_an_uninterrupted_run(
+    oha: Path, two_python: list[Variant], tmp_path: Path
+) -> None:
+    """SIGINT once the first cell has a repeat; --resume keeps that repeat, measures the rest,
+    and gives the cells (ids, in plan order) and the plan of a run never interrupted. A run
+    whose commit or machine differs, or other plan options, are refused in one line."""
+    out = tmp_path / "run"
+    proc = bench("run", *RESUMED, "--out", str(out))
+    path = out / "results.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cells = json.loads(path.read_text())["cells"] if path.exists() else []
+        if cells and cells[0]["repeats"]:
+            break
+        time.sleep(0.1)
+    else:
+        stop(proc)
+        pytest.fail("the first cell's first repeat never finished")
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    interrupted = store.load(path)
+    kept, left = interrupted.cells[0].repeats[0], sum(2 - len(c.repeats) for c in interrupted.cells)
+    assert interrupted.cells[0].error == "interrupted after 1 of 2 repeats"
+
+    refused = {
+        "commit": (["metadata", "git", "commit"], "0" * 40, "commit 000000000000 then"),
+        "machine": (["metadata", "cpu", "model"], "Z80", "CPU model 'Z80' then"),
+    }
+    for name, (keys, value, says) in refused.items():
+        copy = tmp_path / name
+        shutil.copytree(out, copy)
+        data = json.loads((copy / "results.json").read_text())
+        data[keys[0]][keys[1]][keys[2]] = value
+        (copy / "results.json").write_text(json.dumps(data))
+        before = (copy / "results.json").read_text()
+        line = one_line_usage_error(bench("run", "--resume", str(copy)))
+        assert line.startswith(f"bench: error: --resume {copy}: ") and says in line, line
+        assert (copy / "results.json").read_text() == before
+    line = one_line_usage_error(bench("run", "--resume", str(out), "--repeats", "3"))
+    assert "drop --repeats" in line
+
+    proc = bench("run", "--resume", str(out), "--no-build")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert f"resuming {out}: {left} repeats left" in stdout
+    resumed = store.load(path)
+    whole = tmp_path / "whole"
+    run_json(*RESUMED, "--out", str(whole))
+    uninterrupted = store.load(whole / "results.json")
+    assert [c.id for c in resumed.cells] == [c.id for c in uninterrupted.cells]
+    assert resumed.plan == uninterrupted.plan
+    for cell in resumed.cells:
+        assert cell.ok and [r.index for r in cell.repeats] == [0, 1], cell.error
+    assert resumed.cells[0].repeats[0] == kept  # measured before the interrupt, kept
+    assert [p.name for p in resumed.probes] == ["database", "http"]
+    assert any(n.startswith("resumed at ") for n in resumed.metadata.notes)
+    assert "report.md" in stdout and (out / "report.md").exists()
+
+
+def one_line_usage_error(proc: subprocess.Popen[str]) -> str:
+    """The one stderr line of a refused command (exit code 2 asserted)."""
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
+    (line,) = stderr.splitlines()
+    return line

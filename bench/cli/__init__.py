@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bench import REPO, interrupts
@@ -16,10 +16,10 @@ from bench.cli import grammar
 from bench.errors import BenchError, UsageError
 from bench.load import oha
 from bench.model import merge, published, store
-from bench.model.results import Plan
+from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
-from bench.run import preflight, runner
+from bench.run import preflight, resume, runner
 from bench.run.progress import RunProgress
 from bench.sut import database, locks, variants
 from bench.sut.verify import verify
@@ -74,9 +74,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan the run options describe (the whole plan; --shard is applied by the caller)."""
-    chosen = matrix.select(args.variants or profiles.variants(args.profile))
+    profile = args.profile or "default"
+    chosen = matrix.select(args.variants or profiles.variants(profile))
     measure = profiles.measure(
-        args.profile,
+        profile,
         repeats=args.repeats,
         requests=args.requests,
         duration_s=profiles.seconds(args.duration, "--duration") if args.duration else None,
@@ -85,7 +86,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
     rates = profiles.parse_rates(args.open_loop) if args.open_loop is not None else None
-    return profiles.build(args.profile, chosen, measure, overrides, rates)
+    return profiles.build(profile, chosen, measure, overrides, rates)
 
 
 def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:
@@ -117,6 +118,8 @@ def _create(run_dir: Path) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Benchmark: check everything, build, provision, run every cell, write results and report."""
+    if args.resume is not None:
+        return _resume(args)
     plan = _plan(args)
     known = matrix.load_variants()
     if args.list_shards is not None:
@@ -140,9 +143,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
     opts = runner.Options(known, plan, cpus, args.db, args.fail_fast)
+    repeats = len(plan.selected()) * plan.measure.repeats
+    return _measure(run_dir, repeats, lambda on: runner.execute(opts, run_dir, oha_path, on))
+
+
+# Options that say what a run measures, how or where: a resumed run takes them from its file.
+RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
+                    "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
+                    "out", "db")  # fmt: skip
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Measure what an interrupted run lacks, as it was planned, pinned and provisioned."""
+    given = [name for name in RESUME_CONFLICTS if getattr(args, name) not in (None, False)]
+    if given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise UsageError(f"--resume takes the plan and settings from the run; drop {flags}")
+    path = _results_file(args.resume)
+    run, run_dir, known = store.load(path), path.parent.absolute(), matrix.load_variants()
+    resume.check(run, run_dir, known)
+    provider = resume.provider(run)
+    database.check(provider)
+    preflight.check(run_dir, database.choose_provider(provider))
+    oha_path = oha.locate()
+    resume.check_oha(run, run_dir, oha.version(oha_path))
+    if resume.complete(run):
+        print(f"{run_dir} is complete: nothing to resume", flush=True)
+        _report_if_measured(run_dir)
+        return 0
+    left = resume.prepare(run, runner.now())
+    if not args.no_build:
+        _build(known[name] for name in dict.fromkeys(c.variant for c in run.cells))
+    opts = runner.Options(known, run.plan, resume.cpu_plan(run), provider, args.fail_fast)
+    print(f"resuming {run_dir}: {left} repeats left\npinning: {opts.cpus.note}", flush=True)
+    return _measure(run_dir, left, lambda on: runner.measure(run, opts, run_dir, oha_path, on))
+
+
+def _measure(run_dir: Path, repeats: int, go: Callable[[runner.Report], Run]) -> int:
+    """Run `go` with a progress display of `repeats`, then report; the exit code: 1 when a
+    cell could not be measured."""
     try:
-        with RunProgress(len(plan.selected()) * plan.measure.repeats) as progress:
-            run = runner.execute(opts, run_dir, oha_path, progress.phase)
+        with RunProgress(repeats) as progress:
+            run = go(progress.phase)
     finally:
         _report_if_measured(run_dir)
     for cell in (c for c in run.cells if not c.ok):

@@ -89,8 +89,7 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
     p = sub.add_parser("run", help="benchmark: the plan's cells, one after the other, then report")
     p.add_argument(
         "--profile",
-        default="default",
-        help=f"profile from matrix.toml: {', '.join(profiles.names())}",
+        help=f"profile from matrix.toml: {', '.join(profiles.names())} (default: default)",
     )
     p.add_argument("--variants", help="comma-separated variant names (default: the profile's)")
     for axis in profiles.AXES:
@@ -125,6 +124,13 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "--fail-fast",
         action="store_true",
         help="stop at the first failed cell (what was measured is kept and reported)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="measure only what an interrupted run lacks (its missing or failed cells, its "
+        "ceilings), with its plan, on the same machine, locks and commit",
     )
     _add_common(p)
 
