@@ -38,7 +38,7 @@ def differences(run: Run, known: dict[str, Variant]) -> list[str]:
         name for name in dict.fromkeys(c.variant for c in run.plan.cells) if name not in known
     ]
     if missing:
-        found.append(f"the plan's {', '.join(missing)} no longer in the matrix")
+        found.append(f"the plan's {', '.join(missing)} not in the matrix (give the run's --matrix)")
     if any(c.id not in planned for c in run.cells):
         found.append("cells not in its plan")
     cpu, meta = environment.cpu(), run.metadata
