@@ -152,3 +152,20 @@ def test_real_database_and_http_ceilings(
     assert http.error is None, http.error
     assert http.values["rps"] > 100 and http.values["oha_threads"] >= 1
     assert http.command[-1].endswith("/users/static") and "--disable-keepalive" in http.command
+
+
+def test_a_load_generator_printing_a_partial_report_is_a_probe_error_not_a_crash(
+    database: Database, built_variants: dict[str, Variant], tmp_path: Path
+) -> None:
+    """A program in oha's place prints JSON without the summary's total: the KeyError (not the
+    harness's own error type) becomes the probe's error instead of ending the run."""
+    fake = tmp_path / "oha"
+    fake.write_text(
+        '#!/bin/sh\necho \'{"summary": {}, "statusCodeDistribution": {}, '
+        '"errorDistribution": {}}\'\n'
+    )
+    fake.chmod(0o755)
+    cpus, params, measure = pinning.auto(), default_params(), Measure(duration_s=0.5)
+    http = probes.http_ceiling(built_variants["axum"], database, fake, cpus, params, measure)
+    assert http.error == "KeyError: 'total'", http.error
+    assert not http.values

@@ -4,11 +4,14 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -75,6 +78,12 @@ def tree(root: Path) -> list[tuple[str, int]]:
 REPORTS = REPO / "reports"
 UNREACHABLE = "postgresql://bench@127.0.0.1:1/bench"
 EXTERNAL = ["--db", "external"]
+# File systems the preflight cases need, mounted by the `mounts` fixture (as root): one with
+# no free inode (os.access says writable, creating a file fails) and one of 1 MiB.
+MOUNTS = Path(tempfile.gettempdir()) / f"pybench-preflight-{os.getpid()}"
+NO_INODES, TINY = MOUNTS / "no-inodes", MOUNTS / "tiny"
+NO_SBIN = ":".join(p for p in os.environ["PATH"].split(":") if not p.rstrip("/").endswith("sbin"))
+NO_USERADD = {"PATH": NO_SBIN, "PYBENCH_PG_USER": "pybench-nosuch-account"}
 BAD_INPUT = [
     # (id, run arguments, environment additions, what the one line must say)
     ("profile", ["--profile", "nope"], {}, "unknown profile 'nope'"),
@@ -112,12 +121,34 @@ BAD_INPUT = [
     ("external-without-url", EXTERNAL, {}, "needs DATABASE_URL"),
     ("db-cleanup-local", ["--db-cleanup"], {}, "--db-cleanup applies to --db external"),
     ("oha", [], {"OHA": "/bin/true"}, "needs oha >= 1.15.0"),
+    ("no-useradd", [], NO_USERADD, "useradd is not on PATH, and the account pybench-nosuch"),
+    ("out-unwritable", ["--out", f"{NO_INODES}/run"], {}, f"{NO_INODES} is not writable"),
+    ("disk-out", ["--out", f"{TINY}/run"], {}, "not enough disk space for the run folder"),
+    ("disk-tmp", [], {"TMPDIR": str(TINY)}, "not enough disk space for the throwaway Postgres"),
 ]
+
+
+@pytest.fixture(scope="module")
+def mounts() -> Iterator[None]:
+    """Mount the preflight cases' file systems (a tmpfs needs root), unmount them after."""
+    options = {NO_INODES: "size=64m,nr_inodes=1", TINY: "size=1m"}
+    try:
+        for path, opts in options.items():
+            path.mkdir(parents=True)
+            cmd = ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)]
+            if subprocess.run(cmd, capture_output=True).returncode != 0:
+                pytest.fail("the preflight cases mount a tmpfs: run the tests as root")
+        yield
+    finally:
+        for path in options:
+            subprocess.run(["umount", str(path)], capture_output=True)
+        shutil.rmtree(MOUNTS, ignore_errors=True)
 
 
 @pytest.mark.parametrize(
     ("args", "env", "says"), [case[1:] for case in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
 )
+@pytest.mark.usefixtures("mounts")
 def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(
     args: list[str], env: dict[str, str], says: str
 ) -> None:

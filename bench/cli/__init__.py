@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,10 +17,10 @@ from bench.cli import grammar
 from bench.errors import BenchError, UsageError
 from bench.load import oha
 from bench.model import merge, published, store
-from bench.model.results import Plan
+from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
-from bench.run import runner
+from bench.run import preflight, resume, runner
 from bench.run.progress import RunProgress
 from bench.sut import database, locks, variants
 from bench.sut.verify import verify
@@ -38,10 +38,10 @@ def _build(chosen: Iterable[matrix.Variant]) -> None:
         variants.build(variant)
 
 
-def _check_db(args: argparse.Namespace, connect: bool = True) -> None:
-    """The database options, checked before anything is built or written."""
-    provider = database.check(args.db, connect)
-    if args.db_cleanup and provider != "external":
+def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> None:
+    """The database options (--db, --db-cleanup), checked before anything is built or written."""
+    provider = database.check(db, connect)
+    if cleanup and provider != "external":
         raise UsageError(
             "--db-cleanup applies to --db external; a local cluster is removed after every run"
         )
@@ -67,7 +67,7 @@ def cmd_db_cleanup(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
     chosen = matrix.select(args.variants)
-    _check_db(args)
+    _check_db(args.db, args.db_cleanup)
     if not args.no_build:
         cmd_build(args)
     with _cleaning_up(args), database.provision(args.db) as db:
@@ -84,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (variant,) = matrix.select([args.variant])
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
-    _check_db(args)
+    _check_db(args.db, args.db_cleanup)
     if not args.no_build:
         variants.build(variant)
     with (
@@ -104,9 +104,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan the run options describe (the whole plan; --shard is applied by the caller)."""
-    chosen = matrix.select(args.variants or profiles.variants(args.profile))
+    profile = args.profile or "default"
+    chosen = matrix.select(args.variants or profiles.variants(profile))
     measure = profiles.measure(
-        args.profile,
+        profile,
         repeats=args.repeats,
         requests=args.requests,
         duration_s=profiles.seconds(args.duration, "--duration") if args.duration else None,
@@ -115,7 +116,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
     rates = profiles.parse_rates(args.open_loop) if args.open_loop is not None else None
-    return profiles.build(args.profile, chosen, measure, overrides, rates)
+    return profiles.build(profile, chosen, measure, overrides, rates)
 
 
 def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:
@@ -133,9 +134,7 @@ def _run_dir(out: Path | None) -> Path:
         raise UsageError(f"--out {path} already holds a run; pass a new folder")
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {path} is a file; pass a folder")
-    base = next(p for p in [path, *path.parents] if p.exists())
-    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {path} cannot be created ({base} is not a writable folder)")
+    preflight.writable(path)
     return path
 
 
@@ -149,6 +148,8 @@ def _create(run_dir: Path) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Benchmark: check everything, build, provision, run every cell, write results and report."""
+    if args.resume is not None:
+        return _resume(args)
     plan = _plan(args)
     known = matrix.load_variants()
     if args.list_shards is not None:
@@ -158,11 +159,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan = shards.select(plan, *shards.parse(args.shard), known)
     cpus = _cpu_plan(args)
     if args.dry_run:
-        _check_db(args, connect=False)
+        _check_db(args.db, args.db_cleanup, connect=False)
         print(describe(plan, known))
         return 0
-    _check_db(args)
+    _check_db(args.db, args.db_cleanup)
     run_dir = _run_dir(args.out)
+    preflight.check(run_dir, database.choose_provider(args.db))
     oha_path = oha.locate()
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
@@ -170,22 +172,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
-    opts = runner.Options(known, plan, cpus, args.db)
+    opts = runner.Options(known, plan, cpus, args.db, args.fail_fast)
+    repeats = len(plan.selected()) * plan.measure.repeats
+    with _cleaning_up(args):
+        return _measure(run_dir, repeats, lambda on: runner.execute(opts, run_dir, oha_path, on))
+
+
+# Options that say what a run measures, how or where: a resumed run takes them from its file.
+RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
+                    "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
+                    "out", "db")  # fmt: skip
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Measure what an interrupted run lacks, as it was planned, pinned and provisioned."""
+    given = [name for name in RESUME_CONFLICTS if getattr(args, name) not in (None, False)]
+    if given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise UsageError(f"--resume takes the plan and settings from the run; drop {flags}")
+    path = _results_file(args.resume)
+    run, run_dir, known = store.load(path), path.parent.absolute(), matrix.load_variants()
+    resume.check(run, run_dir, known)
+    provider = resume.provider(run)
+    _check_db(provider, args.db_cleanup)
+    preflight.check(run_dir, database.choose_provider(provider))
+    oha_path = oha.locate()
+    resume.check_oha(run, run_dir, oha.version(oha_path))
+    if resume.complete(run):
+        print(f"{run_dir} is complete: nothing to resume", flush=True)
+        _report_if_measured(run_dir)
+        return 0
+    left = resume.prepare(run, runner.now())
+    if not args.no_build:
+        _build(known[name] for name in dict.fromkeys(c.variant for c in run.cells))
+    opts = runner.Options(known, run.plan, resume.cpu_plan(run), provider, args.fail_fast)
+    print(f"resuming {run_dir}: {left} repeats left\npinning: {opts.cpus.note}", flush=True)
+    with _cleaning_up(args):
+        return _measure(run_dir, left, lambda on: runner.measure(run, opts, run_dir, oha_path, on))
+
+
+def _measure(run_dir: Path, repeats: int, go: Callable[[runner.Report], Run]) -> int:
+    """Run `go` with a progress display of `repeats`, then report; the exit code: 1 when a
+    cell could not be measured."""
     try:
-        with (
-            _cleaning_up(args),
-            RunProgress(len(plan.selected()) * plan.measure.repeats) as progress,
-        ):
-            run = runner.execute(opts, run_dir, oha_path, progress.phase)
+        with RunProgress(repeats) as progress:
+            run = go(progress.phase)
     finally:
-        if (run_dir / "results.json").exists():
-            runner.link_latest(run_dir)
-            print(f"report: {_render(run_dir)}", flush=True)
+        _report_if_measured(run_dir)
     for cell in (c for c in run.cells if not c.ok):
         print(f"failed: {cell.variant} {cell.label}: {cell.error or 'error answers, see report'}")
     # A server answering errors is a result (in the report); a cell that could not be
     # measured (it crashed, answered wrong rows, stalled oha) fails the run.
     return 1 if any(c.error for c in run.cells) else 0
+
+
+def _report_if_measured(run_dir: Path) -> None:
+    """Render the report and point reports/latest at the run, if it measured anything."""
+    path = run_dir / "results.json"
+    if not path.exists():
+        return
+    if not any(cell.repeats for cell in store.load(path).cells):
+        print(f"nothing was measured: no report; {path} says why", flush=True)
+        return
+    runner.link_latest(run_dir)
+    print(f"report: {_render(run_dir)}", flush=True)
 
 
 def _render(run_dir: Path) -> Path:

@@ -98,8 +98,7 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
     p = sub.add_parser("run", help="benchmark: the plan's cells, one after the other, then report")
     p.add_argument(
         "--profile",
-        default="default",
-        help=f"profile from matrix.toml: {', '.join(profiles.names())}",
+        help=f"profile from matrix.toml: {', '.join(profiles.names())} (default: default)",
     )
     p.add_argument("--variants", help="comma-separated variant names (default: the profile's)")
     for axis in profiles.AXES:
@@ -130,6 +129,18 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "--dry-run", action="store_true", help="print the plan and its estimate, start nothing"
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first failed cell (what was measured is kept and reported)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="measure only what an interrupted run lacks (its missing or failed cells, its "
+        "ceilings), with its plan, on the same machine, locks and commit",
+    )
     _add_common(p)
 
 

@@ -14,23 +14,61 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import psutil
 
+from bench import interrupts
 from bench.errors import BenchError
 from bench.load import oha, pgbench, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Measure, Params, Probe
-from bench.plan import pinning
+from bench.model.results import Measure, Params, Probe, Run
+from bench.plan import pinning, profiles
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
 from bench.plan.profiles import probe_seconds
+from bench.run import faults
 from bench.sut import schema, variants
 from bench.sut.database import Database, embedded_bindir
 
 GRACE_S = 60.0  # beyond its duration, before a stalled probe is stopped
+CEILINGS = ("database", "http")
+
+
+def measure_missing(
+    run: Run,
+    db: Database,
+    oha_path: Path,
+    known: dict[str, Variant],
+    cpus: CpuPlan,
+    persist: Callable[[], None],
+    on_phase: Callable[[str, str], None],
+) -> None:
+    """The ceilings `run` lacks (all of a new run's), measured before the cells under the same
+    pinning, each saved to results.json as it ends; a probe that fails records why."""
+    params, measure = profiles.default_params(), run.plan.measure
+    run.probes = [p for p in run.probes if p.error is None]  # a failed one is tried again
+    for name in (n for n in CEILINGS if n not in {p.name for p in run.probes}):
+        interrupts.check()
+        on_phase("ceiling", CEILING_PHASES[name])
+        try:
+            if name == "database":
+                probe = database_ceiling(db, cpus, params, measure)
+            elif axum := next((v for v in known.values() if not v.python), None):
+                probe = http_ceiling(axum, db, oha_path, cpus, params, measure)
+            else:
+                probe = Probe(name="http", error="no Rust variant to serve an in-memory route")
+        except Exception as exc:
+            probe = Probe(name=name, error=faults.reason(exc))
+        run.probes = sorted([*run.probes, probe], key=lambda p: CEILINGS.index(p.name))
+        persist()
+
+
+CEILING_PHASES = {
+    "database": "database: pgbench",
+    "http": "HTTP: oha against Axum's in-memory route",
+}
 
 
 def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measure) -> Probe:
@@ -73,11 +111,10 @@ def http_ceiling(
             probe.command = cmd
             with Sampler({"server": server.pid}) as sampler:
                 text, threads = _oha(cmd, cpus.of("loadgen"), probe_seconds(measure), sampler)
-    except BenchError as exc:
-        probe.error = str(exc)
+        result, usage = oha.parse(text), sampler.usage()
+    except Exception as exc:  # a probe that fails says why; it never ends the run
+        probe.error = faults.reason(exc)
         return probe
-    result = oha.parse(text)
-    usage = sampler.usage()
     probe.values = {"rps": result.rps, "ok": result.ok, "oha_threads": threads}
     probe.values |= {"concurrency": params.concurrency, "keepalive": float(params.keepalive)}
     probe.values |= {f"{role}_cpu_pct": u.cpu_mean_pct for role, u in usage.items()}

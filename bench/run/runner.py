@@ -31,16 +31,15 @@ from bench.model.results import (
     OpenLoop,
     Params,
     Plan,
-    Probe,
     Repeat,
     Run,
     ServerInfo,
 )
 from bench.model.store import save
-from bench.plan import matrix, profiles
+from bench.plan import matrix
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
-from bench.run import environment, probes
+from bench.run import environment, faults, probes
 from bench.sut import database, variants
 from bench.sut.variants import Server
 from bench.sut.verify import health, verify
@@ -58,6 +57,7 @@ class Options:
     plan: Plan
     cpus: CpuPlan
     db_provider: str | None = None
+    fail_fast: bool = False  # stop at the first failed cell
 
 
 Report = Callable[[str, str], None]  # (cell name, phase) -> None, for progress display
@@ -77,39 +77,74 @@ def default_run_dir() -> Path:
 def execute(opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> Run:
     """Run every selected cell of the plan; return the run (also saved in run_dir)."""
     notes = [oha.NOTE]
-    if harness_cpus := opts.cpus.of("loadgen"):
-        os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
+    if opts.cpus.of("loadgen"):
         notes.append("the harness itself (the resource sampler) runs on the load generator's CPUs")
     selected = opts.plan.selected()
     chosen = [opts.variants[name] for name in dict.fromkeys(c.variant for c in selected)]
     data = environment.collect(chosen)
     data |= {"started_at": now(), "pinning": opts.cpus.as_dict(), "notes": notes}
     data["tools"]["oha"] = oha.version(oha_path)
-    metadata = Metadata.model_validate(data)
-    run = Run(run_id=run_dir.name, plan=opts.plan, metadata=metadata)
-    path = run_dir / "results.json"
-    save(run, path)
+    run = Run(run_id=run_dir.name, plan=opts.plan, metadata=Metadata.model_validate(data))
+    save(run, run_dir / "results.json")
     run.cells = [Cell(variant=spec.variant, params=spec.params) for spec in selected]
+    return measure(run, opts, run_dir, oha_path, on_phase)
+
+
+def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Report) -> Run:
+    """Measure what `run` lacks: its ceilings, then the repeats its cells miss, round-robin.
+
+    A run that stops early (Ctrl-C, --fail-fast, a database lost for good, an error outside
+    the cells) keeps what it measured; the cells left say why they are unfinished.
+    """
+    if harness_cpus := opts.cpus.of("loadgen"):
+        os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
+    path = run_dir / "results.json"
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
-            metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
-            ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells)
-            _ceilings(run, ctx, on_phase)
-            for mode in ("closed", "open"):
-                cells = [c for c in run.cells if c.params.mode == mode]
-                for index in range(opts.plan.measure.repeats):
-                    for cell in (c for c in cells if _going(c)):
-                        _run_repeat(cell, index, ctx, on_phase)
-    except KeyboardInterrupt:
-        for cell in (c for c in run.cells if _going(c)):
-            cell.error = (
-                f"interrupted after {len(cell.repeats)} of {opts.plan.measure.repeats} repeats"
+            run.metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
+            watch = faults.DatabaseWatch(db, run.metadata.notes)
+            ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells, watch)
+            probes.measure_missing(
+                run, db, oha_path, opts.variants, opts.cpus, ctx.persist, on_phase
             )
+            _rounds(run, ctx, on_phase)
+    except KeyboardInterrupt:
+        _unfinished(run, "interrupted")
         raise
+    except Exception as exc:
+        _unfinished(run, "stopped")
+        run.metadata.notes.append(f"the run stopped early: {faults.reason(exc)}")
+        if isinstance(exc, BenchError):
+            raise
+        raise BenchError(f"the run stopped: {faults.reason(exc)}") from exc
     finally:
         run.finished_at = now()
         save(run, path)
     return run
+
+
+def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
+    """Closed-loop rounds, then open-loop rounds: repeat i of every cell still going that
+    has i repeats (a resumed cell continues where it stopped)."""
+    for mode in ("closed", "open"):
+        cells = [c for c in run.cells if c.params.mode == mode]
+        for index in range(ctx.opts.plan.measure.repeats):
+            for cell in (c for c in cells if _going(c) and len(c.repeats) == index):
+                ctx.db = ctx.watch.check(f"{cell.variant} {cell.label}")
+                _run_repeat(cell, index, ctx, on_phase)
+                if ctx.opts.fail_fast and not _going(cell):
+                    failure = cell.error or cell.repeats[-1].failure
+                    raise faults.RunStopped(
+                        f"stopped at the first failed cell (--fail-fast): "
+                        f"{cell.variant} {cell.label}: {failure}"
+                    )
+
+
+def _unfinished(run: Run, how: str) -> None:
+    """Say in each cell still going that the run ended before it did."""
+    repeats = run.plan.measure.repeats
+    for cell in (c for c in run.cells if _going(c) and len(c.repeats) < repeats):
+        cell.error = f"{how} after {len(cell.repeats)} of {repeats} repeats"
 
 
 def _going(cell: Cell) -> bool:
@@ -127,22 +162,7 @@ class _Context:
     run_dir: Path
     persist: Callable[[], None]  # rewrite results.json
     cells: list[Cell]  # the run's cells so far (an open-loop cell reads its closed one)
-
-
-def _ceilings(run: Run, ctx: _Context, on_phase: Report) -> None:
-    """The database and HTTP ceilings, measured before the cells under the same pinning."""
-    params, measure, cpus = profiles.default_params(), ctx.opts.plan.measure, ctx.opts.cpus
-    on_phase("ceiling", "database: pgbench")
-    run.probes.append(probes.database_ceiling(ctx.db, cpus, params, measure))
-    ctx.persist()
-    interrupts.check()
-    on_phase("ceiling", "HTTP: oha against Axum's in-memory route")
-    axum = next((v for v in ctx.opts.variants.values() if not v.python), None)
-    if axum is None:
-        run.probes.append(Probe(name="http", error="no Rust variant to serve an in-memory route"))
-    else:
-        run.probes.append(probes.http_ceiling(axum, ctx.db, ctx.oha, cpus, params, measure))
-    ctx.persist()
+    watch: faults.DatabaseWatch
 
 
 def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None:
@@ -156,8 +176,8 @@ def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None
 
     try:
         _measure(cell, index, ctx, phase)
-    except BenchError as exc:
-        cell.error = str(exc)
+    except Exception as exc:  # any failure fails this cell only; a Ctrl-C ends the run
+        cell.error = faults.cell_error(exc, _log(cell, ctx))
     finally:
         ctx.persist()
     failure = cell.error or (cell.repeats[-1].failure if cell.repeats else None)
@@ -166,7 +186,7 @@ def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None
 
 def _measure(cell: Cell, index: int, ctx: _Context, phase: Callable[[str], None]) -> None:
     """Start the cell's server pinned, its log appended to the cell's, and measure one repeat."""
-    log = ctx.run_dir / "cells" / cell.id / "server.log"
+    log = _log(cell, ctx)
     phase("starting")
     variant = ctx.opts.variants[cell.variant]
     cpus = ctx.opts.cpus.of("server")
@@ -285,6 +305,11 @@ def _repeat(index: int, cell: Cell, ctx: _Context, server: Server) -> Repeat:
         failure=oha.judge(result),
         sampler_cpu_pct=sampler.overhead_pct,
     )
+
+
+def _log(cell: Cell, ctx: _Context) -> Path:
+    """The cell's server log (every repeat's output, appended)."""
+    return ctx.run_dir / "cells" / cell.id / "server.log"
 
 
 def _recording(cell: Cell, ctx: _Context) -> Path:

@@ -12,7 +12,6 @@ root, so as root the local clusters run as a dedicated system account (PG_SYSTEM
 created on first use, as the wheel's own helper does.
 """
 
-import dataclasses
 import importlib.util
 import os
 import pwd
@@ -24,9 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -37,7 +37,7 @@ from bench.load import processes
 from bench.sut import schema as own_schema
 
 PROVIDERS = ("embedded", "system", "external")
-PG_SYSTEM_USER = "pybench-postgres"
+PG_SYSTEM_USER = os.environ.get("PYBENCH_PG_USER", "pybench-postgres")  # as root
 DB_NAME = "bench"
 SEED_ROWS = own_schema.SEED_ROWS
 IGNORED_URL = (
@@ -57,6 +57,7 @@ class Database:
     postmaster_pid: int | None = None
     passfile: Path | None = None  # the password, for libpq, asyncpg and sqlx alike
     schema: str = own_schema.SCHEMA
+    cluster: "LocalCluster | None" = field(default=None, compare=False, repr=False)
 
     @property
     def safe_url(self) -> str:
@@ -193,8 +194,8 @@ def provision(
     bindir = embedded_bindir() if provider == "embedded" else system_bindir()
     with LocalCluster(bindir, cpus) as cluster:
         url = cluster.create_database(DB_NAME)
-        db = Database(url, provider, "", bindir, cluster.postmaster_pid, cluster.passfile)
-        yield seed(db)
+        pid, passfile = cluster.postmaster_pid, cluster.passfile
+        yield seed(Database(url, provider, "", bindir, pid, passfile, cluster=cluster))
 
 
 def seed(db: Database) -> Database:
@@ -206,7 +207,7 @@ def seed(db: Database) -> Database:
         raise BenchError(
             f"cannot connect to the database at {db.safe_url}: {first_line(exc)}"
         ) from None
-    return dataclasses.replace(db, server_version=version)
+    return replace(db, server_version=version)
 
 
 def cleanup_external() -> str:
@@ -412,3 +413,40 @@ class LocalCluster:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+RESTART_TIMEOUT_S = 30.0  # a dead postmaster's backends may hold its shared memory a moment
+
+
+def alive(db: Database) -> bool:
+    """Whether the database accepts a connection and answers `SELECT 1`, within seconds."""
+    try:
+        with db.connect() as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def restart(db: Database) -> Database:
+    """Start a local database's cluster again, on its data dir and port; return it with the
+    new postmaster's pid. An external database is not this tool's to restart (BenchError)."""
+    cluster = db.cluster
+    if cluster is None:
+        raise BenchError(
+            f"the {db.provider} database at {db.safe_url} is not this tool's to restart"
+        )
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while True:
+        try:  # `restart` starts even a dead server, with the options it last ran with
+            cluster._pg(  # (postmaster.opts: same port, sockets, settings)
+                "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.root / "postgres.log"),
+                "-m", "immediate", "-w", "-t", "60", "restart",
+            )  # fmt: skip
+            break
+        except BenchError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    cluster.postmaster_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    return replace(db, postmaster_pid=cluster.postmaster_pid)
