@@ -14,7 +14,7 @@ from pathlib import Path
 from bench import REPO, interrupts
 from bench.cli import grammar
 from bench.errors import BenchError, UsageError
-from bench.load import oha
+from bench.load import leftovers, oha, registry
 from bench.model import merge, published, store
 from bench.model.results import Plan
 from bench.plan import matrix, pinning, profiles, shards
@@ -41,6 +41,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
     chosen = matrix.select(args.variants)
     database.check(args.db)
+    _clean_up_earlier_runs()
     if not args.no_build:
         cmd_build(args)
     with database.provision(args.db) as db:
@@ -52,12 +53,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean_up_earlier_runs() -> None:
+    """Stop what earlier runs that were killed left running; say so, one line for each."""
+    for cleaned in leftovers.sweep():
+        print(cleaned.line(), file=sys.stderr, flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one variant in the foreground against a freshly seeded database."""
     (variant,) = matrix.select([args.variant])
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
     database.check(args.db)
+    _clean_up_earlier_runs()
     if not args.no_build:
         variants.build(variant)
     with (
@@ -134,9 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     database.check(args.db)
     run_dir = _run_dir(args.out)
     oha_path = oha.locate()
+    _clean_up_earlier_runs()
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
-    _create(run_dir)
+    registry.copy_to(_create(run_dir) / "processes.json")
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)

@@ -18,16 +18,16 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from bench import REPO
+from bench import REPO, interrupts
 from bench.errors import BenchError, UsageError, first_line
-from bench.load import processes
+from bench.load import leftovers, processes, registry
 
 PROVIDERS = ("embedded", "system", "external")
 PG_SYSTEM_USER = "pybench-postgres"
@@ -274,7 +274,9 @@ class LocalCluster:
         self.user = cluster_user()
         self.port = 0
         self.postmaster_pid: int | None = None
-        self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))
+        with interrupts.deferred():
+            self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))
+            registry.add_dir(self.root)
         self.data = self.root / "data"
 
     def __enter__(self) -> "LocalCluster":
@@ -286,8 +288,11 @@ class LocalCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        with interrupts.deferred(), ExitStack() as steps:  # each step runs, whatever the others do
+            steps.callback(registry.remove_dir, self.root)
+            steps.callback(shutil.rmtree, self.root, ignore_errors=True)
+            steps.callback(leftovers.stop_cluster, self.root)  # started, its pid not yet read
+            steps.callback(self._stop)
 
     def _start(self) -> None:
         if self.user:
@@ -320,15 +325,17 @@ class LocalCluster:
         )
         pid_file = (self.data / "postmaster.pid").read_text().split()
         self.postmaster_pid = int(pid_file[0])
+        registry.add(self.postmaster_pid, data_dir=self.data)
 
     def _stop(self) -> None:
         if self.postmaster_pid is None:
             return
         try:
             self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
-        except BenchError:
+        except (BenchError, subprocess.SubprocessError, OSError):
             with suppress(ProcessLookupError):
                 os.kill(self.postmaster_pid, signal.SIGKILL)
+        registry.remove(self.postmaster_pid)
         self.postmaster_pid = None
 
     def _pg(self, tool: str, *args: str) -> str:
