@@ -85,7 +85,9 @@ def run(
 def _spawn(
     cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any
 ) -> "subprocess.Popen[Any]":
-    """Popen `cmd` pinned, in a new session, and record it; an interrupt meanwhile stops it."""
+    """Popen `cmd` pinned, in a new session, and record it; a failure to record it, or an
+    interrupt meanwhile, stops it again (the caller would never see it)."""
+    proc = None
     try:
         with interrupts.deferred():
             with _pinned(cpus):
@@ -93,8 +95,9 @@ def _spawn(
                     list(cmd), stdin=subprocess.DEVNULL, start_new_session=True, **popen
                 )
             registry.add(proc.pid)
-    except KeyboardInterrupt:
-        stop(proc)  # started and recorded, but the caller would never see it
+    except BaseException:
+        if proc is not None:
+            stop(proc)
         raise
     return proc
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel
 
+from bench.errors import BenchError
 from bench.paths import state_dir
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -82,6 +83,7 @@ def boot_id() -> str:
 
 _lock = threading.RLock()
 _record: Record | None = None
+_file: Path | None = None  # where _record is kept, fixed when it is first written
 _copy: Path | None = None
 
 
@@ -130,11 +132,6 @@ def copy_to(path: Path) -> None:
             _save(_record)
 
 
-def mine() -> Record | None:
-    """This harness's record (None when it started nothing)."""
-    return _record
-
-
 def path_of(harness: Proc) -> Path:
     """The registry file of the harness `harness`."""
     return folder() / f"{harness.pid}-{harness.start_ticks}.json"
@@ -151,17 +148,21 @@ def close() -> None:
         _prune(_record)
         if _record.children or _record.dirs:
             return
-        for path in (path_of(_record.harness), _copy):
+        for path in (_file, _copy):
             if path:
                 path.unlink(missing_ok=True)
         _record = None
 
 
 def _current() -> Record:
-    global _record
+    global _record, _file
     if _record is None:
         harness = identify(os.getpid())
         assert harness is not None  # this very process
+        try:
+            _file = path_of(harness)
+        except OSError as exc:
+            raise _unwritable(exc) from None
         _record = Record(harness=harness, started=psutil.Process().create_time(), boot_id=boot_id())
         atexit.register(close)
     return _record
@@ -176,10 +177,21 @@ def _prune(record: Record) -> None:
 def _save(record: Record) -> None:
     _prune(record)
     text = record.model_dump_json(indent=2, exclude_none=True)
-    write_atomically(path_of(record.harness), text)
+    try:
+        assert _file is not None  # set with the record
+        write_atomically(_file, text)
+    except OSError as exc:
+        raise _unwritable(exc) from None
     if _copy:
         with contextlib.suppress(OSError):  # a run folder gone or full: the state dir counts
             write_atomically(_copy, text)
+
+
+def _unwritable(exc: OSError) -> BenchError:
+    return BenchError(
+        f"cannot record the processes this run starts ({exc.filename}: {exc.strerror}): "
+        "set XDG_STATE_HOME to a writable folder"
+    )
 
 
 def write_atomically(path: Path, text: str) -> None:
