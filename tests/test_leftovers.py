@@ -158,3 +158,24 @@ def test_a_signal_during_a_deferred_step_is_raised_after_it_and_a_second_is_igno
         "then the interrupt",
         "a second signal is ignored",
     ]
+
+
+def test_a_child_still_recorded_at_exit_is_stopped_and_the_registry_removed(
+    tmp_path: Path,
+) -> None:
+    code = """if True:
+        from bench.load import leftovers, processes
+        proc = processes.start(["sleep", "120"])  # never stopped by its caller
+        print(proc.pid, flush=True)
+        print(leftovers.stop_own().line())
+    """
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    pid, line = out.stdout.splitlines()
+    assert line == "bench: cleaned up what was still running at exit: stopped 1 process (sleep)"
+    assert not alive(int(pid))
+    assert not list((tmp_path / "pybench" / "running").glob("*.json"))

@@ -5,6 +5,7 @@ Every input is checked before anything is built, started or written.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -309,3 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    finally:
+        with contextlib.suppress(KeyboardInterrupt), interrupts.deferred():
+            if cleaned := leftovers.stop_own():  # normally nothing: a net under the cleanups
+                print(cleaned.line(), file=sys.stderr)

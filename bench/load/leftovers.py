@@ -49,10 +49,10 @@ class Cleaned:
             done.append(f"removed {', '.join(self.removed)}")
         if self.failed:
             done.append(f"could not clean: {'; '.join(self.failed)}")
-        return (
-            f"bench: cleaned up after an earlier run (pid {self.harness.pid}, started {started}): "
-            + ", ".join(done)
-        )
+        if self.harness.pid == os.getpid():
+            return f"bench: cleaned up what was still running at exit: {', '.join(done)}"
+        whose = f"an earlier run (pid {self.harness.pid}, started {started})"
+        return f"bench: cleaned up after {whose}: {', '.join(done)}"
 
     def __bool__(self) -> bool:
         return bool(self.stopped or self.removed or self.failed)
@@ -76,6 +76,19 @@ def sweep() -> list[Cleaned]:
             if cleaned:
                 done.append(cleaned)
     return done
+
+
+def stop_own() -> Cleaned | None:
+    """At this harness's exit: stop what it recorded that still runs, and drop its registry.
+
+    Normally nothing is left (each child is stopped where it was started); a signal between
+    a child's start and its caller's cleanup is the exception this catches."""
+    record = registry.current()
+    if record is None:
+        return None
+    cleaned = clean(record)
+    registry.close()
+    return cleaned or None
 
 
 def clean(record: Record) -> Cleaned:

@@ -132,6 +132,11 @@ def copy_to(path: Path) -> None:
             _save(_record)
 
 
+def current() -> Record | None:
+    """This harness's record (None when it started nothing, or is not the process that did)."""
+    return _record if _record and _record.harness.pid == os.getpid() else None
+
+
 def path_of(harness: Proc) -> Path:
     """The registry file of the harness `harness`."""
     return folder() / f"{harness.pid}-{harness.start_ticks}.json"
