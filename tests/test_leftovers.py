@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_only_processes_that_match_pid_start_and_command_line_are_stopped(
     dead = registry.Proc(pid=gone.pid, start_ticks=1, cmdline=["python", "-m", "bench", "run"])
     reused, renamed, ours, live_harness, its_child = (sleeper() for _ in range(5))
     try:
-        now = {p.pid: registry.identify(p.pid) for p in (reused, renamed, ours, live_harness)}
+        now = {p.pid: registry.settled(p.pid) for p in (reused, renamed, ours, live_harness)}
         entries = [
             now[reused.pid].model_copy(update={"start_ticks": now[reused.pid].start_ticks - 1}),  # type: ignore[union-attr]
             now[renamed.pid].model_copy(update={"cmdline": ["sleep", "999"]}),  # type: ignore[union-attr]
@@ -114,7 +115,7 @@ def test_only_processes_that_match_pid_start_and_command_line_are_stopped(
             harness=now[live_harness.pid],  # another run, still in progress
             started=time.time(),
             boot_id=registry.boot_id(),
-            children=[registry.identify(its_child.pid)],  # type: ignore[list-item]
+            children=[registry.settled(its_child.pid)],  # type: ignore[list-item]
         )
         write(running)
         (cleaned,) = sweeper.sweep()
@@ -179,3 +180,36 @@ def test_a_child_still_recorded_at_exit_is_stopped_and_the_registry_removed(
     assert line == "bench: cleaned up what was still running at exit: stopped 1 process (sleep)"
     assert not alive(int(pid))
     assert not list((tmp_path / "pybench" / "running").glob("*.json"))
+
+
+def test_a_cleanup_step_that_fails_is_named_and_the_others_still_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    target = tmp_path / "not-ours"
+    target.mkdir()
+    (target / "keep").write_text("a folder a symlink points at is never removed")
+    link = Path(tempfile.mkdtemp(prefix="pybench-pg-"))
+    link.rmdir()
+    link.symlink_to(target)  # rmtree refuses a symlink: this step fails
+    cluster = Path(tempfile.mkdtemp(prefix="pybench-pg-"))
+    child = sleeper()
+    try:
+        dead = registry.Proc(pid=999_999_999, start_ticks=1, cmdline=["python", "-m", "bench"])
+        record = registry.Record(
+            harness=dead, started=0, boot_id=registry.boot_id(),
+            children=[registry.settled(child.pid)], dirs=[str(link), str(cluster)],
+        )  # type: ignore[list-item]  # fmt: skip
+        write(record)
+        (cleaned,) = sweeper.sweep()
+        assert cleaned.stopped == ["sleep"] and not alive(child.pid)
+        assert cleaned.removed == [str(cluster)] and not cluster.exists()
+        assert cleaned.line().endswith(
+            f"could not clean: {link}: Cannot call rmtree on a symbolic link"
+        )
+        assert (target / "keep").exists()
+        assert registry.path_of(dead).exists()  # kept, to try again at the next start
+    finally:
+        child.kill()
+        child.wait()
+        link.unlink()

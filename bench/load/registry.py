@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -24,6 +25,7 @@ from bench.errors import BenchError
 from bench.paths import state_dir
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+SETTLE_S = 2.0  # at most, for a child's command line to appear in /proc
 
 
 class Proc(BaseModel):
@@ -89,7 +91,7 @@ _copy: Path | None = None
 
 def add(pid: int, data_dir: Path | None = None) -> None:
     """Record child `pid` (as /proc shows it now); `data_dir` for a Postgres postmaster."""
-    found = identify(pid)
+    found = settled(pid)
     if found is None:
         return
     found.data_dir = str(data_dir) if data_dir else None
@@ -97,6 +99,15 @@ def add(pid: int, data_dir: Path | None = None) -> None:
         record = _current()
         record.children.append(found)
         _save(record)
+
+
+def settled(pid: int) -> Proc | None:
+    """`pid` as `identify` reads it, once its command line is there (just after exec, /proc
+    can show it empty)."""
+    deadline = time.monotonic() + SETTLE_S
+    while (found := identify(pid)) and not found.cmdline and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return found
 
 
 def remove(pid: int) -> None:
