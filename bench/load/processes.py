@@ -45,7 +45,7 @@ def start(
     log: IO[bytes] | None = None,
     errors: IO[bytes] | None = None,
     user: str | None = None,
-) -> "subprocess.Popen[bytes]":
+) -> subprocess.Popen[bytes]:
     """Start `cmd` in a new session (its own process group), pinned to `cpus` from the start.
 
     The child is born with the affinity, so every process it forks (uvicorn workers,
@@ -53,8 +53,7 @@ def start(
     """
     out = log if log is not None else subprocess.DEVNULL
     err = errors if errors is not None else subprocess.STDOUT
-    proc: subprocess.Popen[bytes] = _spawn(cmd, cpus, env=env, stdout=out, stderr=err, user=user)
-    return proc
+    return _spawn(cmd, cpus, env=env, stdout=out, stderr=err, user=user)
 
 
 def run(
@@ -82,9 +81,7 @@ def run(
     return out
 
 
-def _spawn(
-    cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any
-) -> "subprocess.Popen[Any]":
+def _spawn(cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any) -> subprocess.Popen[Any]:
     """Popen `cmd` pinned, in a new session, and record it; a failure to record it, or an
     interrupt meanwhile, stops it again (the caller would never see it)."""
     proc = None
@@ -102,7 +99,7 @@ def _spawn(
     return proc
 
 
-def stop(proc: "subprocess.Popen[Any]", timeout: float = 10.0) -> int | None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
     """Stop the process group led by `proc`: SIGTERM, then SIGKILL after `timeout` seconds.
 
     Returns the leader's exit code (None if it could not be reaped).
@@ -113,7 +110,7 @@ def stop(proc: "subprocess.Popen[Any]", timeout: float = 10.0) -> int | None:
     return proc.poll()
 
 
-def _stop_group(proc: "subprocess.Popen[Any]", timeout: float) -> None:
+def _stop_group(proc: subprocess.Popen[Any], timeout: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
