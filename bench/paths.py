@@ -17,3 +17,11 @@ def cache_dir() -> Path:
 def variants_dir() -> Path:
     """Where each server variant's isolated virtualenv lives."""
     return REPO / ".nox" / "variants"
+
+
+def state_dir() -> Path:
+    """Per-user state kept between runs (what a harness started, for cleanup after it)."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    path = Path(base) / "pybench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -74,10 +74,11 @@ def database() -> Iterator[Database]:
 
 
 def interruptible() -> None:
-    """preexec_fn: Ctrl-C (SIGINT) back to its default in the child, so that a test can
-    interrupt it even when the suite itself was started with SIGINT ignored (`cmd &` in a
-    script, which the harness rightly respects)."""
+    """preexec_fn: Ctrl-C (SIGINT) and SIGHUP back to their defaults in the child, so that a
+    test can interrupt it even when the suite itself was started with them ignored (`cmd &`
+    or nohup in a script, which the harness rightly respects)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def stop(proc: "subprocess.Popen[str]") -> None:

@@ -5,6 +5,7 @@ Every input is checked before anything is built, started or written.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from bench import REPO, interrupts
 from bench.cli import grammar
 from bench.errors import BenchError, UsageError
-from bench.load import oha
+from bench.load import leftovers, oha, registry
 from bench.model import merge, published, store
 from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
@@ -68,6 +69,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
     chosen = matrix.select(args.variants)
     _check_db(args.db, args.db_cleanup)
+    _clean_up_earlier_runs()
     if not args.no_build:
         cmd_build(args)
     with _cleaning_up(args), database.provision(args.db) as db:
@@ -79,12 +81,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean_up_earlier_runs() -> None:
+    """Stop what earlier runs that were killed left running; say so, one line for each."""
+    for cleaned in leftovers.sweep():
+        print(cleaned.line(), file=sys.stderr, flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one variant in the foreground against a freshly seeded database."""
     (variant,) = matrix.select([args.variant])
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
     _check_db(args.db, args.db_cleanup)
+    _clean_up_earlier_runs()
     if not args.no_build:
         variants.build(variant)
     with (
@@ -166,9 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args.out)
     preflight.check(run_dir, database.choose_provider(args.db))
     oha_path = oha.locate()
+    _clean_up_earlier_runs()
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
-    _create(run_dir)
+    registry.copy_to(_create(run_dir) / "processes.json")
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
@@ -384,3 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    finally:
+        with contextlib.suppress(KeyboardInterrupt), interrupts.deferred():
+            if cleaned := leftovers.stop_own():  # normally nothing: a net under the cleanups
+                print(cleaned.line(), file=sys.stderr)

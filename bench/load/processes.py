@@ -1,4 +1,9 @@
-"""Child processes: started under a CPU set in their own process group, stopped with the group."""
+"""Child processes: started under a CPU set in their own process group, stopped with the group.
+
+Each is recorded in the registry (`bench.load.registry`) while it runs, so that a harness
+killed hard leaves nothing the next start cannot find. Starting and recording, and stopping
+and forgetting, each run whole: a signal arriving meanwhile is raised once they are done.
+"""
 
 import contextlib
 import os
@@ -6,9 +11,12 @@ import signal
 import subprocess
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
+
+from bench import interrupts
+from bench.load import registry
 
 
 @contextlib.contextmanager
@@ -43,16 +51,9 @@ def start(
     The child is born with the affinity, so every process it forks (uvicorn workers,
     Postgres backends) inherits it. stdout goes to `log`, stderr too unless `errors` is given.
     """
-    with _pinned(cpus):
-        return subprocess.Popen(
-            list(cmd),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log if log is not None else subprocess.DEVNULL,
-            stderr=errors if errors is not None else subprocess.STDOUT,
-            start_new_session=True,
-            user=user,
-        )
+    out = log if log is not None else subprocess.DEVNULL
+    err = errors if errors is not None else subprocess.STDOUT
+    return _spawn(cmd, cpus, env=env, stdout=out, stderr=err, user=user)
 
 
 def run(
@@ -63,30 +64,54 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 120,
 ) -> str:
-    """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure."""
-    with _pinned(cpus):
-        result = subprocess.run(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            start_new_session=True,
-            user=user,
-            env=env,
-        )
-    if result.returncode != 0:
-        raise subprocess.CalledProcessError(
-            result.returncode, result.args, result.stdout, result.stderr
-        )
-    return result.stdout
+    """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure.
+
+    Past `timeout` seconds (TimeoutExpired), or on an interrupt, its group is stopped.
+    """
+    pipe = subprocess.PIPE
+    proc: subprocess.Popen[str]
+    with _spawn(cmd, cpus, stdout=pipe, stderr=pipe, text=True, user=user, env=env) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            stop(proc)
+            raise
+        registry.remove(proc.pid)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+    return out
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+def _spawn(cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any) -> subprocess.Popen[Any]:
+    """Popen `cmd` pinned, in a new session, and record it; a failure to record it, or an
+    interrupt meanwhile, stops it again (the caller would never see it)."""
+    proc = None
+    try:
+        with interrupts.deferred():
+            with _pinned(cpus):
+                proc = subprocess.Popen(
+                    list(cmd), stdin=subprocess.DEVNULL, start_new_session=True, **popen
+                )
+            registry.add(proc.pid)
+    except BaseException:
+        if proc is not None:
+            stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
     """Stop the process group led by `proc`: SIGTERM, then SIGKILL after `timeout` seconds.
 
     Returns the leader's exit code (None if it could not be reaped).
     """
+    with interrupts.deferred():
+        _stop_group(proc, timeout)
+        registry.remove(proc.pid)
+    return proc.poll()
+
+
+def _stop_group(proc: subprocess.Popen[Any], timeout: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
@@ -98,7 +123,6 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
         except subprocess.TimeoutExpired:
             continue
     _kill_group_leftovers(proc.pid)
-    return proc.poll()
 
 
 def _kill_group_leftovers(pgid: int) -> None:

@@ -25,15 +25,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from bench import interrupts
 from bench.errors import BenchError, UsageError, first_line
-from bench.load import processes
+from bench.load import leftovers, processes, registry
 from bench.sut import schema as own_schema
 
 PROVIDERS = ("embedded", "system", "external")
@@ -329,7 +330,9 @@ class LocalCluster:
         self.user = cluster_user()
         self.port = 0
         self.postmaster_pid: int | None = None
-        self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))  # 0700
+        with interrupts.deferred():
+            self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))  # 0700
+            registry.add_dir(self.root)
         self.data = self.root / "data"
         self.password = secrets.token_urlsafe(32)
         self.passfile = write_passfile(self.root, self.password)
@@ -343,8 +346,11 @@ class LocalCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        with interrupts.deferred(), ExitStack() as steps:  # each step runs, whatever the others do
+            steps.callback(registry.remove_dir, self.root)
+            steps.callback(shutil.rmtree, self.root, ignore_errors=True)
+            steps.callback(leftovers.stop_cluster, self.root)  # started, its pid not yet read
+            steps.callback(self._stop)
 
     def _start(self) -> None:
         pwfile = self.root / "pwfile"  # initdb's copy of the password, removed right after
@@ -385,15 +391,17 @@ class LocalCluster:
         )
         pid_file = (self.data / "postmaster.pid").read_text().split()
         self.postmaster_pid = int(pid_file[0])
+        registry.add(self.postmaster_pid, data_dir=self.data)
 
     def _stop(self) -> None:
         if self.postmaster_pid is None:
             return
         try:
             self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
-        except BenchError:
+        except (BenchError, subprocess.SubprocessError, OSError):
             with suppress(ProcessLookupError):
                 os.kill(self.postmaster_pid, signal.SIGKILL)
+        registry.remove(self.postmaster_pid)
         self.postmaster_pid = None
 
     def _pg(self, tool: str, *args: str) -> str:
@@ -448,5 +456,9 @@ def restart(db: Database) -> Database:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
-    cluster.postmaster_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    with interrupts.deferred():  # the registry follows the new postmaster
+        if cluster.postmaster_pid is not None:
+            registry.remove(cluster.postmaster_pid)
+        cluster.postmaster_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+        registry.add(cluster.postmaster_pid, data_dir=cluster.data)
     return replace(db, postmaster_pid=cluster.postmaster_pid)
