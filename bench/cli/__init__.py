@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import grammar
+from bench.cli import grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import oha
 from bench.model import merge, published, store
@@ -120,6 +120,8 @@ def _create(run_dir: Path) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """Benchmark: check everything, build, provision, run every cell, write results and report."""
     plan = _plan(args)
+    if args.soak is not None:
+        return soak.cmd_soak(args, plan, _cpu_plan(args), _run_dir(args.out))
     known = matrix.load_variants()
     if args.list_shards is not None:
         print(json.dumps(shards.listing(plan, args.list_shards, known)))

@@ -121,6 +121,13 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "--dry-run", action="store_true", help="print the plan and its estimate, start nothing"
     )
     p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
+    p.add_argument(
+        "--soak",
+        metavar="DURATION",
+        help="instead of the plan: bursts of load against one variant (--variants NAME) for "
+        "DURATION, e.g. 10m, its server's memory sampled; reports the growth after warm-up "
+        "(--warmup, default a fifth of DURATION, at most 1m)",
+    )
     _add_common(p)
 
 
