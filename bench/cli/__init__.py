@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import grammar
+from bench.cli import grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import leftovers, oha, registry
 from bench.model import merge, published, store
@@ -160,6 +160,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args)
     plan = _plan(args)
+    if args.soak is not None:
+        plan, pace = soak.check(args, plan)
+        _check_db(args.db, args.db_cleanup)
+        run_dir = _run_dir(args.out)
+        preflight.check(run_dir, database.choose_provider(args.db))
+        _clean_up_earlier_runs()
+        with _cleaning_up(args):
+            return soak.cmd_soak(args, plan, pace, _cpu_plan(args), run_dir)
     known = matrix.load_variants()
     if args.list_shards is not None:
         print(json.dumps(shards.listing(plan, args.list_shards, known)))

@@ -141,6 +141,13 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         help="measure only what an interrupted run lacks (its missing or failed cells, its "
         "ceilings), with its plan, on the same machine, locks and commit",
     )
+    p.add_argument(
+        "--soak",
+        metavar="DURATION",
+        help="instead of the plan: bursts of load against one variant (--variants NAME) for "
+        "DURATION, e.g. 10m, its server's memory sampled; reports the growth after warm-up "
+        "(--warmup, default a fifth of DURATION, at most 1m)",
+    )
     _add_common(p)
 
 

@@ -20,6 +20,7 @@ class _Tree:
         self.procs: dict[int, psutil.Process] = {}
         self.cpu_seen: dict[int, float] = {}
         self.rss: list[float] = []
+        self.times: list[float] = []  # time.monotonic() of each RSS sample
         self.uss: list[float] = []
         self.pss: list[float] = []
         self.cpu: list[tuple[float, float]] = []  # (CPU seconds, wall seconds) per interval
@@ -61,6 +62,7 @@ class _Tree:
         if not alive:
             return
         self.rss.append(rss)
+        self.times.append(now)
         if full:
             self.uss.append(uss)
             self.pss.append(pss)
@@ -120,12 +122,14 @@ class Sampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._cpu_s = 0.0
         self._wall_s = 0.0
+        self.started = 0.0  # time.monotonic() when sampling started
 
     def add(self, role: str, pid: int) -> None:
         """Start sampling another role (e.g. the load generator once it is running)."""
         self.trees[role] = _Tree(pid)
 
     def __enter__(self) -> "Sampler":
+        self.started = time.monotonic()
         self._thread.start()
         return self
 
@@ -150,6 +154,11 @@ class Sampler:
     def overhead_pct(self) -> float:
         """CPU time the sampling thread used, as % of one CPU over its lifetime."""
         return round(100.0 * self._cpu_s / self._wall_s, 2) if self._wall_s else 0.0
+
+    def series(self, role: str) -> list[tuple[float, float]]:
+        """The role's RSS over time: (seconds since the sampler started, MiB) per sample."""
+        tree = self.trees[role]
+        return [(t - self.started, r / MIB) for t, r in zip(tree.times, tree.rss, strict=False)]
 
     def usage(self) -> dict[str, Usage]:
         """Usage per role over the sampled period."""

@@ -12,7 +12,8 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                Later: the optional `overflow` parameter (absent or null: no overflow axis;
                cells without it keep their ids); open-loop cells (`mode` "open" with a
                `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps; each
-               repeat's `latency_hdr`.
+               repeat's `latency_hdr`; a soak run's `soak` (bursts against one variant, its
+               server's memory over time, the growth after warm-up).
 """
 
 import hashlib
@@ -291,6 +292,54 @@ class Cell(CellSpec):
         )
 
 
+class Burst(_Model):
+    """One burst of a soak: one oha run, counted like a repeat's load."""
+
+    started_s: float = Field(description="seconds since the soak started")
+    duration_s: float
+    ok: int
+    non_2xx: int
+    errors: int
+    rps: float = Field(description="good (2xx) responses per second of the burst")
+
+
+class Growth(_Model):
+    """How the server's memory (RSS of its process tree) moved after warm-up."""
+
+    warm_rss_mib: float = Field(
+        description="at the end of warm-up: median of the samples of the last burst and pause"
+    )
+    end_rss_mib: float = Field(description="at the end: median of the last burst and pause")
+    growth_mib: float = Field(description="end_rss_mib - warm_rss_mib")
+    growth_pct: float = Field(description="growth_mib as % of warm_rss_mib")
+    slope_mib_per_min: float = Field(
+        description="least-squares slope of every sample after warm-up (scipy linregress)"
+    )
+    slope_stderr: float = Field(description="the slope's standard error")
+    samples: int = Field(description="samples after warm-up the slope was fitted to")
+
+
+class Soak(_Model):
+    """A soak (`run --soak DURATION`): bursts of load with pauses between them against one
+    variant, so that connection churn and idle periods both happen, and its server's memory
+    sampled throughout."""
+
+    variant: str
+    params: Params
+    duration_s: float
+    warmup_s: float = Field(description="the first part of the soak, left out of the growth")
+    burst_s: float = Field(description="each burst's length (oha -z)")
+    pause_s: float = Field(description="idle time after each burst")
+    oha_command: list[str] = Field([], description="a burst's command")
+    server: ServerInfo | None = None
+    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    time_s: list[float] = Field([], description="when each sample was taken, s since the start")
+    rss_mib: list[float] = Field([], description="the server's RSS at each time (all processes)")
+    bursts: list[Burst] = []
+    growth: Growth | None = Field(None, description="None: too few samples after warm-up")
+    error: str | None = Field(None, description="why the soak stopped early")
+
+
 class Probe(_Model):
     """A run-level measurement that belongs to no cell (a ceiling, say)."""
 
@@ -353,6 +402,11 @@ class Run(_Model):
     cells: list[Cell] = []
     probes: list[Probe] = []
     missing: list[str] = Field([], description="ids of planned cells no merged shard measured")
+    soak: Soak | None = Field(  # absent from the file when None: other runs' files are unchanged
+        None,
+        description="a soak run's figures (its plan's one cell)",
+        exclude_if=lambda v: v is None,
+    )
     finished_at: str | None = None
 
     @property

@@ -65,6 +65,11 @@ def _row(run: Run) -> list[str]:
     cpu = run.metadata.cpu
     machine = f"{cpu.get('model', 'unknown CPU')}, {cpu.get('logical', '?')} CPUs"
     variants = list(dict.fromkeys(c.variant for c in run.plan.cells))
+    date = (run.metadata.started_at or "")[:10] or "unknown"
+    if (soak := run.soak) is not None:
+        growth = soak.growth
+        found = f"soak: {growth.slope_mib_per_min:+.3f} MiB/min" if growth else "soak: no growth"
+        return [date, machine, run.profile, ", ".join(variants), found]
     headline = []
     for name in variants:
         first = next(
@@ -72,5 +77,4 @@ def _row(run: Run) -> list[str]:
         )
         value = ceilings.rps(first) if first else None
         headline.append(f"{name} {fmt_rps(value) if value is not None else 'failed'}")
-    date = (run.metadata.started_at or "")[:10] or "unknown"
     return [date, machine, run.profile, ", ".join(variants), ", ".join(headline)]

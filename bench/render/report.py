@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.analysis import latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
-from bench.render import canary, details, index, limits, openloop, plots, reproduction
+from bench.render import canary, details, index, limits, openloop, plots, reproduction, soak
 from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
@@ -54,6 +54,14 @@ SWEEP_ROWS = (ROWS[0], ROWS[2])  # throughput and p99 for sweeps over several sh
 
 def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
     """The Markdown report for `run`; `plot_files` maps plot name -> file name beside it."""
+    if run.soak is not None:
+        parts = [
+            soak.title(run),
+            soak.section(run.soak),
+            details.machine(run),
+            details.variants(run),
+        ]
+        return "\n\n".join(parts) + "\n"
     parts = [_title(run), _missing(run), reproduction.section(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
     parts += [_stability(run.cells), canary.section(run), _plots(plot_files)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # the asyncpg variants have no SQLAlchemy installed
     from sqlalchemy import Engine
@@ -17,8 +17,23 @@ if TYPE_CHECKING:  # the asyncpg variants have no SQLAlchemy installed
 
 SQL = 'SELECT * FROM "users" ORDER BY user_id LIMIT $1'
 
-# Use as `limit: Limit = 100` in an endpoint signature.
-Limit = Annotated[int, Query(ge=1, le=2000)]
+# The servers listen on 127.0.0.1 only, and answer only requests that name it: an HTTP/1.1
+# request without Host gets a 400 (RFC 9112, 3.2), and so does a page of another site whose
+# name resolves to 127.0.0.1 (DNS rebinding). Use as
+# `app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)`.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+
+class Page(BaseModel):
+    """The query of GET /users: ?limit=N, 1..2000 (default 100); any other parameter is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, le=2000)
+
+
+# Use as `page: PageQuery` in an endpoint signature.
+PageQuery = Annotated[Page, Query()]
 
 
 class User(BaseModel):

@@ -6,9 +6,10 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 
-from .common import SQL, Limit, Settings, User, served_by
+from .common import ALLOWED_HOSTS, SQL, PageQuery, Settings, User, served_by
 
 
 def create_app() -> FastAPI:
@@ -27,10 +28,11 @@ def create_app() -> FastAPI:
         await app.state.pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     @app.get("/users", response_model=list[User])
-    async def list_users(limit: Limit = 100) -> Any:
-        return [dict(r) for r in await app.state.pool.fetch(SQL, limit)]
+    async def list_users(page: PageQuery) -> Any:
+        return [dict(r) for r in await app.state.pool.fetch(SQL, page.limit)]
 
     @app.get("/health")
     async def health() -> JSONResponse:

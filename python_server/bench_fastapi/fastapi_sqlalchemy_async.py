@@ -5,11 +5,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from .common import Limit, Settings, User, sqlalchemy_served_by, sqlalchemy_url
+from .common import ALLOWED_HOSTS, PageQuery, Settings, User, sqlalchemy_served_by, sqlalchemy_url
 from .orm import UserRow
 
 
@@ -34,12 +35,13 @@ def create_app() -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     @app.get("/users", response_model=list[User])
     async def list_users(
-        session: Annotated[AsyncSession, Depends(get_session)], limit: Limit = 100
+        session: Annotated[AsyncSession, Depends(get_session)], page: PageQuery
     ) -> list[UserRow]:
-        rows = await session.scalars(select(UserRow).order_by(UserRow.user_id).limit(limit))
+        rows = await session.scalars(select(UserRow).order_by(UserRow.user_id).limit(page.limit))
         return list(rows)
 
     @app.get("/health")

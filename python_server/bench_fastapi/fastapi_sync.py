@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from .common import Limit, Settings, User, sqlalchemy_served_by, sqlalchemy_url
+from .common import ALLOWED_HOSTS, PageQuery, Settings, User, sqlalchemy_served_by, sqlalchemy_url
 from .orm import UserRow
 
 
@@ -31,12 +32,13 @@ def create_app() -> FastAPI:
             yield session
 
     app = FastAPI()
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     @app.get("/users", response_model=list[User])
     def list_users(
-        session: Annotated[Session, Depends(get_session)], limit: Limit = 100
+        session: Annotated[Session, Depends(get_session)], page: PageQuery
     ) -> list[UserRow]:
-        return list(session.scalars(select(UserRow).order_by(UserRow.user_id).limit(limit)))
+        return list(session.scalars(select(UserRow).order_by(UserRow.user_id).limit(page.limit)))
 
     def ping() -> None:
         with engine.connect() as conn:

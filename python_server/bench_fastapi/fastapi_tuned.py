@@ -6,8 +6,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 import orjson
 from fastapi import FastAPI, Response
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 
-from .common import SQL, Limit, Settings, User, served_by
+from .common import ALLOWED_HOSTS, SQL, PageQuery, Settings, User, served_by
 
 
 def create_app() -> FastAPI:
@@ -26,11 +27,12 @@ def create_app() -> FastAPI:
         await app.state.pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     # responses= only documents the shape in OpenAPI; nothing is validated at runtime.
     @app.get("/users", responses={200: {"model": list[User]}})
-    async def list_users(limit: Limit = 100) -> Response:
-        rows = await app.state.pool.fetch(SQL, limit)
+    async def list_users(page: PageQuery) -> Response:
+        rows = await app.state.pool.fetch(SQL, page.limit)
         return Response(orjson.dumps([dict(r) for r in rows]), media_type="application/json")
 
     @app.get("/health")

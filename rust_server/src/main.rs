@@ -2,8 +2,9 @@
 
 use axum::{
     body::Bytes,
-    extract::{rejection::QueryRejection, Query, State},
+    extract::{rejection::QueryRejection, Query, Request, State},
     http::{header, StatusCode},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -40,12 +41,29 @@ struct User {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Params {
     limit: Option<i64>,
 }
 
 fn error(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
+}
+
+// The server listens on 127.0.0.1 only, and answers only requests that name it: an HTTP/1.1
+// request without Host gets a 400 (RFC 9112, 3.2; hyper does not check), and so does a page of
+// another site whose name resolves to 127.0.0.1 (DNS rebinding).
+const ALLOWED_HOSTS: [&str; 2] = ["127.0.0.1", "localhost"];
+
+async fn trusted_host(request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    match host.and_then(|h| h.split(':').next()) {
+        Some(name) if ALLOWED_HOSTS.contains(&name) => next.run(request).await,
+        _ => error(StatusCode::BAD_REQUEST, "invalid host header"),
+    }
 }
 
 async fn list_users(
@@ -144,6 +162,7 @@ async fn main() {
         .route("/users", get(list_users))
         .route("/users/static", get(static_users))
         .route("/health", get(health))
+        .layer(middleware::from_fn(trusted_host))
         .with_state(pool);
 
     let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {

@@ -36,12 +36,16 @@ def served_by(pool: int) -> dict[str, object]:
 
 
 def limit_of(query: bytes) -> int | None:
-    """The limit query parameter: 100 when absent, None when not a whole number in 1..2000."""
-    given = parse_qs(query.decode(), keep_blank_values=True).get("limit")
+    """The limit query parameter: 100 when absent; None when not a whole number in 1..2000, or
+    when the query holds any other parameter."""
+    params = parse_qs(query.decode(errors="replace"), keep_blank_values=True)
+    given = params.pop("limit", None)
+    if params:
+        return None
     if given is None:
         return 100
     text = given[0]
-    return int(text) if text.isdigit() and 1 <= int(text) <= 2000 else None
+    return int(text) if text.isdigit() and len(text) <= 4 and 1 <= int(text) <= 2000 else None
 
 
 def create_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -67,16 +71,21 @@ def create_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
             await send({"type": "lifespan.shutdown.complete"})
             return
         pool = state["pool"]
-        if scope["path"] == "/health":
+        host = dict(scope["headers"]).get(b"host", b"").split(b":")[0]
+        if host not in (b"127.0.0.1", b"localhost"):  # RFC 9112 3.2, and DNS rebinding
+            await answer(send, 400, {"detail": "invalid host header"})
+        elif scope["path"] not in ("/health", "/users"):
+            await answer(send, 404, {"detail": "not found"})
+        elif scope["method"] != "GET":
+            await answer(send, 405, {"detail": "method not allowed"})
+        elif scope["path"] == "/health":
             await pool.fetchval("SELECT 1")
             await answer(send, 200, {"status": "ok", **served_by(pool.get_max_size())})
-        elif scope["path"] == "/users":
+        else:
             limit = limit_of(scope["query_string"])
             if limit is None:
                 await answer(send, 422, {"detail": "limit must be a whole number in 1..2000"})
             else:
                 await answer(send, 200, [dict(r) for r in await pool.fetch(SQL, limit)])
-        else:
-            await answer(send, 404, {"detail": "not found"})
 
     return app
