@@ -114,7 +114,7 @@ def server(
     name, runtime_name = request.param
     variant = throwaway if name == THROWAWAY.name else build_once(name)
     params = None if variant is throwaway else plan(name, runtime_name).cells[0].params
-    with running(variant, database.url, params=params) as server:
+    with running(variant, database, params=params) as server:
         yield server
 
 
