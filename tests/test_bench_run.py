@@ -21,6 +21,7 @@ from bench import REPO
 from bench.model import store
 from bench.plan import pinning
 from bench.plan.matrix import Variant
+from bench.run.runner import round_order
 
 SCHEMA = json.loads(store.SCHEMA_FILE.read_text())
 
@@ -45,7 +46,7 @@ def test_smoke_run_measures_every_variant_pinned(
     out = tmp_path / "run"
     latest = REPO / "reports" / "latest"
     before = os.readlink(latest) if latest.is_symlink() else None
-    proc = bench("run", "--profile", "smoke", "--no-build", "--out", str(out))
+    proc = bench("run", "--profile", "smoke", "--no-build", "--seed", "42", "--out", str(out))
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert (os.readlink(latest) if latest.is_symlink() else None) == before  # not under reports/
@@ -53,7 +54,10 @@ def test_smoke_run_measures_every_variant_pinned(
     jsonschema.validate(data, SCHEMA)
     run = store.load(out / "results.json")
     measured = [name for name, v in built_variants.items() if not v.opt_in]
-    assert [c.variant for c in run.cells] == measured
+    assert [c.variant for c in run.cells] == measured  # plan order in the file
+    assert run.plan.seed == 42  # measured in the round's shuffled order
+    ran = sorted(run.cells, key=lambda c: c.repeats[0].started_at)
+    assert ran == round_order(run.cells, 42, "closed", 0) != run.cells
     plan = pinning.auto()
     for cell in run.cells:
         assert cell.ok, cell.error
@@ -388,7 +392,7 @@ def test_a_run_that_measured_nothing_writes_no_report_and_keeps_latest(
 
 
 RESUMED = ("--profile", "smoke", "--no-build", "--variants", "fastapi-tuned,fastapi-async",
-           "--duration", "1s", "--warmup", "0", "--repeats", "2")  # fmt: skip
+           "--duration", "1s", "--warmup", "0", "--repeats", "2", "--seed", "5")  # fmt: skip
 
 
 def test_resume_after_an_interrupt_ends_as_an_uninterrupted_run(
@@ -442,7 +446,7 @@ def test_resume_after_an_interrupt_ends_as_an_uninterrupted_run(
     run_json(*RESUMED, "--out", str(whole))
     uninterrupted = store.load(whole / "results.json")
     assert [c.id for c in resumed.cells] == [c.id for c in uninterrupted.cells]
-    assert resumed.plan == uninterrupted.plan
+    assert resumed.plan == uninterrupted.plan and resumed.plan.seed == 5
     for cell in resumed.cells:
         assert cell.ok and [r.index for r in cell.repeats] == [0, 1], cell.error
     assert resumed.cells[0].repeats[0] == kept  # measured before the interrupt, kept

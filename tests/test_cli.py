@@ -93,6 +93,7 @@ BAD_INPUT = [
     ("duration-and-requests", ["--duration", "1s", "--requests", "9"], {}, "contradict"),
     ("requests", ["--requests", "0"], {}, "--requests 0 is out of range"),
     ("repeats", ["--repeats", "0"], {}, "--repeats 0 is out of range"),
+    ("seed", ["--seed", "-3"], {}, "--seed '-3' is not a whole number from 0 to 4294967295"),
     ("concurrency", ["--concurrency", "0"], {}, "--concurrency 0 is out of range"),
     ("concurrency-list", ["--concurrency", "1,ten"], {}, "'ten' is not a whole number"),
     ("keepalive", ["--keepalive", "sometimes"], {}, "is not on or off"),

@@ -5,8 +5,9 @@ import itertools
 import pytest
 
 from bench.errors import UsageError
-from bench.model.results import CellSpec, Measure, Plan
+from bench.model.results import Cell, CellSpec, Measure, Plan
 from bench.plan import matrix, profiles, shards
+from bench.run.runner import round_order
 
 VARIANTS = matrix.load_variants()
 
@@ -248,3 +249,14 @@ def test_full_profile_open_loops_only_the_default_shape() -> None:
     assert {c.params.rate for c in opened} == {0.25, 0.5, 0.75, 0.9}
     default_shape = {c.params for c in plan().cells}
     assert {c.params.closed() for c in opened} == default_shape
+
+
+def test_each_rounds_order_is_a_shuffle_reproducible_from_the_seed() -> None:
+    full = plan("full")
+    cells = [Cell(variant=c.variant, params=c.params) for c in full.cells]
+    orders = [round_order(cells, 7, "closed", i) for i in range(3)]
+    assert all(sorted(o, key=cells.index) == cells for o in orders)  # every cell, once
+    assert orders == [round_order(cells, 7, "closed", i) for i in range(3)]  # reproducible
+    assert len({tuple(c.id for c in o) for o in orders}) == 3  # each round its own order
+    assert round_order(cells, 8, "closed", 0) != orders[0] != round_order(cells, 7, "open", 0)
+    assert round_order(cells, None, "closed", 0) == cells  # no seed: plan order

@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -125,7 +126,9 @@ def _plan(args: argparse.Namespace) -> Plan:
     given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
     rates = profiles.parse_rates(args.open_loop) if args.open_loop is not None else None
-    return profiles.build(profile, chosen, measure, overrides, rates)
+    plan = profiles.build(profile, chosen, measure, overrides, rates)
+    seed = secrets.randbelow(2**32) if args.seed is None else args.seed
+    return plan.model_copy(update={"seed": seed})
 
 
 def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:
@@ -199,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 # Options that say what a run measures, how or where: a resumed run takes them from its file.
 RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
                     "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
-                    "out", "db")  # fmt: skip
+                    "out", "db", "seed")  # fmt: skip
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -34,6 +34,13 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _seed(text: str) -> int:
+    """--seed: a whole number from 0 to 2**32 - 1."""
+    if not text.isdigit() or int(text) >= 2**32:
+        raise UsageError(f"--seed {text!r} is not a whole number from 0 to {2**32 - 1}")
+    return int(text)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -119,6 +126,12 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
     p.add_argument("--requests", type=int, help="requests per repeat instead of a duration (-n)")
     p.add_argument("--warmup", help="unrecorded warmup before the repeats, e.g. 3s")
     p.add_argument("--repeats", type=int, help="measured repeats per cell")
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        help="shuffle each round's order of the cells from this seed (default: a random one, "
+        "recorded in results.json)",
+    )
     p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
     p.add_argument("--no-pin", action="store_true", help="do not pin any process")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N slices of the plan")

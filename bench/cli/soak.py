@@ -27,6 +27,7 @@ NOT_WITH_SOAK = {  # run options that mean nothing for a soak
     "repeats": "--repeats",
     "open_loop": "--open-loop",
     "fail_fast": "--fail-fast",
+    "seed": "--seed",
 }
 
 

@@ -170,12 +170,17 @@ class Plan(_Model):
     cells: list[CellSpec]
     skips: list[Skip] = []
     shard: Shard | None = None
+    seed: int | None = Field(
+        None,
+        description="each round's order of the cells is shuffled from this seed (None: plan "
+        "order, before seeds were recorded); how a run ordered its cells, not part of the plan_id",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def plan_id(self) -> str:
-        """Hash of everything but the shard: shards of one plan share it."""
-        data = self.model_dump(mode="json", exclude={"shard", "plan_id"})
+        """Hash of everything but the shard and the seed: shards of one plan share it."""
+        data = self.model_dump(mode="json", exclude={"shard", "seed", "plan_id"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def selected(self) -> list[CellSpec]:

@@ -20,6 +20,8 @@ def describe(plan: Plan, variants: dict[str, Variant]) -> str:
     m = plan.measure
     amount = f"{m.duration_s:g}s" if m.duration_s else f"{m.requests} requests"
     lines = [f"profile {plan.profile}: {m.warmup_s:g}s warmup, then {m.repeats} x {amount}"]
+    if plan.seed is not None:
+        lines.append(f"each round in its own order, shuffled from seed {plan.seed}")
     selected = plan.selected()
     if shard := plan.shard:
         lines.append(f"shard {shard.index}/{shard.count}: {len(selected)} of {len(plan.cells)}")

@@ -98,6 +98,11 @@ def _title(run: Run) -> str:
     text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}. {MEASURED}"
     if run.plan.note:
         text += f"\n\n{run.plan.note}"
+    if run.plan.seed is not None:
+        text += (
+            f" Each round ran the cells in its own order, shuffled from seed {run.plan.seed} "
+            f"(`--seed {run.plan.seed}` repeats it)."
+        )
     if shard := run.plan.shard:
         text += f"\n\nThis run is shard {shard.index}/{shard.count} of plan `{run.plan.plan_id}`."
     return text

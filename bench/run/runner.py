@@ -11,6 +11,7 @@ own deadline.
 """
 
 import os
+import random
 import statistics
 import subprocess
 import tempfile
@@ -123,13 +124,25 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
     return run
 
 
+def round_order(cells: list[Cell], seed: int | None, mode: str, index: int) -> list[Cell]:
+    """The order of round `index` of the `mode` cells: shuffled from the run's seed, so that a
+    steady drift of the machine spreads over every cell instead of always landing on the one
+    measured last (plan order when the seed is None)."""
+    if seed is None:
+        return list(cells)
+    order = list(cells)
+    random.Random(f"{seed}/{mode}/{index}").shuffle(order)
+    return order
+
+
 def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
     """Closed-loop rounds, then open-loop rounds: repeat i of every cell still going that
-    has i repeats (a resumed cell continues where it stopped)."""
+    has i repeats (a resumed cell continues where it stopped), in the round's own order."""
     for mode in ("closed", "open"):
         cells = [c for c in run.cells if c.params.mode == mode]
         for index in range(ctx.opts.plan.measure.repeats):
-            for cell in (c for c in cells if _going(c) and len(c.repeats) == index):
+            order = round_order(cells, run.plan.seed, mode, index)
+            for cell in (c for c in order if _going(c) and len(c.repeats) == index):
                 ctx.db = ctx.watch.check(f"{cell.variant} {cell.label}")
                 _run_repeat(cell, index, ctx, on_phase)
                 if ctx.opts.fail_fast and not _going(cell):
