@@ -2,6 +2,14 @@
 
 import sys
 
-from bench.cli import main
+from bench.cli import at_exit, main
 
-sys.exit(main())
+
+def _run() -> int:
+    try:
+        return main()
+    finally:
+        at_exit()
+
+
+sys.exit(_run())

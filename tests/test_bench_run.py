@@ -261,7 +261,12 @@ def two_python() -> list[Variant]:
 
 
 FOUR_CELLS = ("--profile", "smoke", "--no-build", "--variants", "fastapi-tuned,fastapi-async",
-              "--concurrency", "1,10", "--warmup", "0")  # fmt: skip
+              "--concurrency", "1,10", "--warmup", "0", "--seed", "11")  # fmt: skip
+
+
+def measured_order(*args: str) -> list[str]:
+    """The cell ids of `run ARGS` (one round, seed 11) in the order they are measured."""
+    return round_order(planned_ids(*args), 11, "closed", 0)
 
 
 def planned_ids(*args: str) -> list[str]:
@@ -273,31 +278,32 @@ def planned_ids(*args: str) -> list[str]:
 def test_any_exception_in_a_cell_fails_that_cell_only_unless_fail_fast(
     oha: Path, two_python: list[Variant], tmp_path: Path, fail_fast: bool
 ) -> None:
-    """An OSError (not the harness's own error type) in the second cell: the cell's server log
-    folder is taken by a file. The run goes on, or stops there with --fail-fast."""
+    """An OSError (not the harness's own error type) in the second cell measured: the cell's
+    server log folder is taken by a file. The run goes on, or stops there with --fail-fast."""
     args = (*FOUR_CELLS, "--duration", "1s")
-    ids = planned_ids(*args)
+    ids, order = planned_ids(*args), measured_order(*args)
     out = tmp_path / "run"
     (out / "cells").mkdir(parents=True)
-    (out / "cells" / ids[1]).write_text("a file where the cell's folder goes")
+    (out / "cells" / order[1]).write_text("a file where the cell's folder goes")
     proc = bench("run", *args, "--out", str(out), *(["--fail-fast"] if fail_fast else []))
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
     run = store.load(out / "results.json")
     assert [c.id for c in run.cells] == ids
-    first, broken, *rest = run.cells
+    first, broken, *rest = sorted(run.cells, key=lambda c: order.index(c.id))
     assert first.ok, first.error
     assert broken.error and broken.error.startswith("FileExistsError: [Errno 17] File exists:")
     if fail_fast:
         assert stderr.splitlines()[-1].startswith(
-            f"bench: stopped at the first failed cell (--fail-fast): fastapi-async {broken.label}"
+            "bench: stopped at the first failed cell (--fail-fast): "
+            f"{broken.variant} {broken.label}"
         ), stderr
         assert all(c.error == "stopped after 0 of 1 repeats" and not c.repeats for c in rest)
         assert any(n.startswith("the run stopped early: stopped at") for n in run.metadata.notes)
     else:
         assert all(c.ok for c in rest), [c.error for c in rest]
-        assert f"failed: fastapi-async {broken.label}: FileExistsError" in stdout
+        assert f"failed: {broken.variant} {broken.label}: FileExistsError" in stdout
     assert (out / "report.md").exists()
 
 
@@ -329,6 +335,7 @@ def test_a_dead_database_is_restarted_once_then_the_run_stops(
 ) -> None:
     """The postmaster is killed during the first cell: it is restarted and the second cell is
     measured. Killed again during the third, the run stops before the fourth, in one line."""
+    order = measured_order(*FOUR_CELLS)
     out = tmp_path / "run"
     marker = f"dbkill-{os.getpid()}-{time.time()}"
     proc = bench("run", *FOUR_CELLS, "--duration", "3s", "--out", str(out),
@@ -339,8 +346,8 @@ def test_a_dead_database_is_restarted_once_then_the_run_stops(
     path = out / "results.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:  # the second cell, measured
-        cells = json.loads(path.read_text())["cells"]
-        if cells[1]["repeats"] or cells[1]["error"]:
+        cells = {c["id"]: c for c in json.loads(path.read_text())["cells"]}
+        if cells[order[1]]["repeats"] or cells[order[1]]["error"]:
             break
         time.sleep(0.2)
     _measuring(marker, proc)  # the third cell
@@ -350,18 +357,18 @@ def test_a_dead_database_is_restarted_once_then_the_run_stops(
     stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
+    run = store.load(path)
+    killed, measured, killed_again, never = sorted(run.cells, key=lambda c: order.index(c.id))
     assert re.fullmatch(
         r"bench: the embedded database at postgresql://\S+ died a second time, before "
-        r"fastapi-async c=10 .*: the run stops here",
+        + re.escape(f"{never.variant} {never.label}: the run stops here"),
         stderr.splitlines()[-1],
     ), stderr
-    run = store.load(path)
-    killed, measured, killed_again, never = run.cells
     assert not killed.ok and not killed_again.ok  # their database went away under them
     assert measured.ok and measured.repeats[0].load.ok > 0, measured.error
     assert never.error == "stopped after 0 of 1 repeats" and not never.repeats
     (note,) = [n for n in run.metadata.notes if "restarted" in n]
-    assert f"before fastapi-async {measured.label}" in note
+    assert f"before {measured.variant} {measured.label}" in note
     assert "report.md" in stdout and (out / "report.md").exists()
     assert not leftovers(marker)
 

@@ -182,6 +182,27 @@ def test_a_child_still_recorded_at_exit_is_stopped_and_the_registry_removed(
     assert not list((tmp_path / "pybench" / "running").glob("*.json"))
 
 
+def test_main_called_in_process_leaves_its_callers_children_alone(tmp_path: Path) -> None:
+    """Only `python -m bench` stops what its process recorded, at the process's exit: main()
+    called in-process (as a test does) returns with the caller's children still running."""
+    code = """if True:
+        from bench.cli import main
+        from bench.load import processes
+        from conftest import alive
+        proc = processes.start(["sleep", "120"])  # the caller's, like a session's Postgres
+        code = main(["compare", "default", "default"])
+        print(code, alive(proc.pid), flush=True)
+        processes.stop(proc)
+    """
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONPATH": str(REPO / "tests")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "0 True"
+
+
 def test_a_cleanup_step_that_fails_is_named_and_the_others_still_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -405,7 +405,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
-    finally:
-        with contextlib.suppress(KeyboardInterrupt), interrupts.deferred():
-            if cleaned := leftovers.stop_own():  # normally nothing: a net under the cleanups
-                print(cleaned.line(), file=sys.stderr)
+
+
+def at_exit() -> None:
+    """At the process's exit (not main()'s: a test may call it in-process): stop whatever this
+    process recorded that still runs, and say so (normally nothing: a net under the cleanups)."""
+    with contextlib.suppress(KeyboardInterrupt), interrupts.deferred():
+        if cleaned := leftovers.stop_own():
+            print(cleaned.line(), file=sys.stderr)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bench import REPO, interrupts
 from bench.errors import BenchError
@@ -61,6 +62,7 @@ class Options:
     fail_fast: bool = False  # stop at the first failed cell
 
 
+T = TypeVar("T")
 Report = Callable[[str, str], None]  # (cell name, phase) -> None, for progress display
 
 
@@ -124,7 +126,7 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
     return run
 
 
-def round_order(cells: list[Cell], seed: int | None, mode: str, index: int) -> list[Cell]:
+def round_order(cells: list[T], seed: int | None, mode: str, index: int) -> list[T]:
     """The order of round `index` of the `mode` cells: shuffled from the run's seed, so that a
     steady drift of the machine spreads over every cell instead of always landing on the one
     measured last (plan order when the seed is None)."""
