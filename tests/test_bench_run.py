@@ -9,8 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import psutil
@@ -87,6 +88,26 @@ def test_smoke_run_measures_every_variant_pinned(
     assert "report.md" in stdout
 
 
+def interrupt_when(
+    proc: subprocess.Popen[str], path: Path, ready: Callable[[list[dict[str, Any]]], bool]
+) -> str:
+    """Ctrl-C the run `proc` once its results file's cells are `ready` (within 120 s); its
+    stderr, after it exited with 130."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cells = json.loads(path.read_text())["cells"] if path.exists() else []
+        if ready(cells):
+            break
+        time.sleep(0.1)
+    else:
+        stop(proc)
+        pytest.fail("the run never got to where it was to be interrupted")
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    return stderr
+
+
 def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
@@ -108,18 +129,9 @@ def test_interrupt_keeps_finished_cells_and_leaves_nothing_running(
         env={**os.environ, MARKER: marker},
     )
     path = out / "results.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # round-robin: both cells have a repeat, then stop
-        cells = json.loads(path.read_text())["cells"] if path.exists() else []
-        if len(cells) == 2 and all(c["repeats"] for c in cells):
-            break
-        time.sleep(0.2)
-    else:
-        stop(proc)
-        pytest.fail("the first round of repeats never finished")
-    os.kill(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    stderr = interrupt_when(  # round-robin: both cells have a repeat, then stop
+        proc, path, lambda cells: len(cells) == 2 and all(c["repeats"] for c in cells)
+    )
     assert "Traceback" not in stderr
     run = store.load(path)
     for cell in run.cells:  # what was measured is kept; the cells say they were cut short
@@ -411,18 +423,7 @@ def test_resume_after_an_interrupt_ends_as_an_uninterrupted_run(
     out = tmp_path / "run"
     proc = bench("run", *RESUMED, "--out", str(out))
     path = out / "results.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        cells = json.loads(path.read_text())["cells"] if path.exists() else []
-        if cells and cells[0]["repeats"]:
-            break
-        time.sleep(0.1)
-    else:
-        stop(proc)
-        pytest.fail("the first cell's first repeat never finished")
-    os.kill(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    interrupt_when(proc, path, lambda cells: bool(cells and cells[0]["repeats"]))
     interrupted = store.load(path)
     kept, left = interrupted.cells[0].repeats[0], sum(2 - len(c.repeats) for c in interrupted.cells)
     assert interrupted.cells[0].error == "interrupted after 1 of 2 repeats"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MARKER, alive, build_once, interruptible, leftovers, stop, tagged
+from test_bench_run import bench
 
 from bench import REPO
 from bench.load import leftovers as sweeper
@@ -26,16 +27,7 @@ LONG_LOAD = "-n 100000"  # the measured oha of a cell run with --requests 100000
 
 def harness(args: list[str], state: Path, marker: str) -> "subprocess.Popen[str]":
     """`python -m bench ARGS` with its own state dir, its children tagged with `marker`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench", *args],
-        cwd=REPO,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=interruptible,
-        env={**os.environ, MARKER: marker, "XDG_STATE_HOME": str(state)},
-    )
+    return bench(*args, env={**os.environ, MARKER: marker, "XDG_STATE_HOME": str(state)})
 
 
 def mid_cell(proc: "subprocess.Popen[str]", marker: str, out: Path) -> dict[str, object]:

@@ -170,8 +170,9 @@ class Plan(_Model):
     cells: list[CellSpec]
     skips: list[Skip] = []
     shard: Shard | None = None
-    seed: int | None = Field(
+    seed: int | None = Field(  # absent from the file when None: older runs' files unchanged
         None,
+        exclude_if=lambda v: v is None,
         description="each round's order of the cells is shuffled from this seed (None: plan "
         "order, before seeds were recorded); how a run ordered its cells, not part of the plan_id",
     )
@@ -251,7 +252,9 @@ class Repeat(_Model):
     usage: dict[str, Usage] = Field(description="role (server, database, loadgen) -> usage")
     failure: str | None = None
     sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")
-    canary: Canary | None = Field(None, description="the machine canary around this repeat")
+    canary: Canary | None = Field(  # absent from the file when None: older runs' files unchanged
+        None, exclude_if=lambda v: v is None, description="the machine canary around this repeat"
+    )
 
 
 class ServerInfo(_Model):

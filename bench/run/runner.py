@@ -15,6 +15,7 @@ import random
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -280,7 +281,7 @@ def read_back(server: Server, params: Params) -> ServerInfo:
     wanted |= {"driver": variant.driver} if variant.driver else {}
     wanted |= {"pool": params.pool}
     wanted |= {"overflow": params.overflow} if params.overflow is not None else {}
-    counted = processes.listeners(server.pid, server.port) if variant.python else None
+    counted = _workers(server, params.workers) if variant.python else None
     said = reported | ({"workers": counted} if variant.python else {})
     wanted |= {"workers": params.workers} if variant.python else {}
     wrong = [f"{k} {said.get(k)!r} (declared {v!r})" for k, v in wanted.items() if said.get(k) != v]
@@ -293,6 +294,17 @@ def read_back(server: Server, params: Params) -> ServerInfo:
         workers=counted,
         database_connections=params.connections(),
     )
+
+
+def _workers(server: Server, declared: int | None, wait_s: float = 5.0) -> int:
+    """The processes accepting on the server's port, counted again for up to `wait_s` while
+    they differ from `declared`: a second worker may bind after the first answers /health."""
+    deadline = time.monotonic() + wait_s
+    counted = processes.listeners(server.pid, server.port)
+    while counted != declared and time.monotonic() < deadline:
+        time.sleep(0.1)
+        counted = processes.listeners(server.pid, server.port)
+    return counted
 
 
 def _repeat(index: int, cell: Cell, ctx: _Context, server: Server) -> Repeat:
