@@ -20,7 +20,7 @@ from conftest import interruptible, stop
 
 from bench import REPO
 from bench.plan.matrix import MATRIX, Variant, load_variants
-from bench.sut.database import free_port
+from bench.sut.cluster import free_port
 
 # Without DATABASE_URL, so that every command uses the embedded provider unless told otherwise.
 ENV = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

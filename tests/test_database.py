@@ -21,17 +21,8 @@ from bench.errors import BenchError, UsageError
 from bench.load import processes
 from bench.load.processes import cpus_allowed
 from bench.sut import schema
-from bench.sut.database import (
-    Database,
-    _readable_by_cluster_user,
-    check,
-    cleanup_external,
-    cluster_user,
-    embedded_bindir,
-    provision,
-    redact,
-    seed,
-)
+from bench.sut.cluster import _readable_by_cluster_user, cluster_user, embedded_bindir
+from bench.sut.database import Database, check, cleanup_external, provision, redact, seed
 
 
 def expected_users() -> list[tuple[str, str, str]]:

@@ -16,7 +16,8 @@ from bench.errors import BenchError
 from bench.load.processes import cpus_allowed
 from bench.plan.matrix import Variant, load_variants, runtime
 from bench.run.runner import read_back
-from bench.sut.database import Database, free_port, seed
+from bench.sut.cluster import free_port
+from bench.sut.database import Database, seed
 from bench.sut.variants import running
 from bench.sut.verify import (
     BAD_LIMITS,

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError
-from bench.sut import database
+from bench.sut import cluster
 
 MiB = 2**20
 MIN_FREE_RUN_MIB = 256  # results, server logs, each repeat's request recording (oha's SQLite)
@@ -35,7 +35,7 @@ def check(run_dir: Path, provider: str) -> None:
 def tools(provider: str) -> None:
     """The programs a local cluster needs: its binaries and, as root, `useradd` if the
     account Postgres runs as does not exist yet."""
-    user = database.PG_SYSTEM_USER
+    user = cluster.PG_SYSTEM_USER
     if os.geteuid() == 0 and not _exists(user) and shutil.which("useradd") is None:
         raise UsageError(
             f"useradd is not on PATH, and the account {user} that runs Postgres for root "
@@ -47,7 +47,7 @@ def tools(provider: str) -> None:
         )
     if provider == "system":
         try:
-            database.system_bindir()
+            cluster.system_bindir()
         except BenchError as exc:
             raise UsageError(str(exc)) from None
 

@@ -30,7 +30,8 @@ from bench.plan.pinning import CpuPlan
 from bench.plan.profiles import probe_seconds
 from bench.run import faults
 from bench.sut import schema, variants
-from bench.sut.database import Database, embedded_bindir
+from bench.sut.cluster import embedded_bindir
+from bench.sut.database import Database
 
 GRACE_S = 60.0  # beyond its duration, before a stalled probe is stopped
 CEILINGS = ("database", "http")

