@@ -40,13 +40,22 @@ def _build(chosen: Iterable[matrix.Variant]) -> None:
         variants.build(variant)
 
 
-def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> None:
-    """The database options (--db, --db-cleanup), checked before anything is built or written."""
+def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> str:
+    """The database options (--db, --db-cleanup), checked before anything is built or written;
+    the provider."""
     provider = database.check(db, connect)
     if cleanup and provider != "external":
         raise UsageError(
             "--db-cleanup applies to --db external; a local cluster is removed after every run"
         )
+    return provider
+
+
+def _prepare(db: str | None, cleanup: bool, run_dir: Path) -> None:
+    """Before a run (or soak, or resume) builds or writes anything: its database options, the
+    machine's preflight for its run folder, and the leftovers of earlier runs killed outright."""
+    preflight.check(run_dir, _check_db(db, cleanup))
+    _clean_up_earlier_runs()
 
 
 @contextmanager
@@ -165,10 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     if args.soak is not None:
         plan, pace = soak.check(args, plan)
-        _check_db(args.db, args.db_cleanup)
         run_dir = _run_dir(args.out)
-        preflight.check(run_dir, database.choose_provider(args.db))
-        _clean_up_earlier_runs()
+        _prepare(args.db, args.db_cleanup, run_dir)
         with _cleaning_up(args):
             return soak.cmd_soak(args, plan, pace, _cpu_plan(args), run_dir)
     known = matrix.load_variants()
@@ -182,11 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_db(args.db, args.db_cleanup, connect=False)
         print(describe(plan, known))
         return 0
-    _check_db(args.db, args.db_cleanup)
     run_dir = _run_dir(args.out)
-    preflight.check(run_dir, database.choose_provider(args.db))
+    _prepare(args.db, args.db_cleanup, run_dir)
     oha_path = oha.locate()
-    _clean_up_earlier_runs()
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
     registry.copy_to(_create(run_dir) / "processes.json")
@@ -215,8 +220,7 @@ def _resume(args: argparse.Namespace) -> int:
     run, run_dir, known = store.load(path), path.parent.absolute(), matrix.load_variants()
     resume.check(run, run_dir, known)
     provider = resume.provider(run)
-    _check_db(provider, args.db_cleanup)
-    preflight.check(run_dir, database.choose_provider(provider))
+    _prepare(provider, args.db_cleanup, run_dir)
     oha_path = oha.locate()
     resume.check_oha(run, run_dir, oha.version(oha_path))
     if resume.complete(run):
