@@ -5,8 +5,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,8 +23,14 @@ from bench.errors import BenchError, UsageError
 from bench.load import processes
 from bench.load.processes import cpus_allowed
 from bench.sut import schema
-from bench.sut.cluster import _readable_by_cluster_user, cluster_user, embedded_bindir
-from bench.sut.database import Database, check, cleanup_external, provision, redact, seed
+from bench.sut.cluster import (
+    LocalCluster,
+    _readable_by_cluster_user,
+    cluster_user,
+    embedded_bindir,
+    write_passfile,
+)
+from bench.sut.database import DB_NAME, Database, check, cleanup_external, provision, redact, seed
 
 
 def expected_users() -> list[tuple[str, str, str]]:
@@ -335,3 +343,59 @@ def test_an_external_database_the_run_may_not_write_is_refused_before_anything(
         with psycopg.connect(scratch_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}".encode())
             conn.execute(f"DROP ROLE {role}".encode())
+
+
+class Standby(LocalCluster):
+    """A read-only streaming standby of a throwaway cluster: its pg_basebackup -R clone, run
+    as the cluster's user on a free port, stopped and removed like any LocalCluster."""
+
+    def __init__(self, primary: Database) -> None:
+        assert primary.bindir is not None and primary.passfile is not None
+        super().__init__(primary.bindir)
+        self.primary_port = urlsplit(primary.url).port
+        self.passfile.unlink()  # the clone has the primary's password, and streams with it
+        self.password = password(primary)
+        self.passfile = write_passfile(self.root, self.password)
+
+    def _start(self) -> None:
+        if self.user:  # the standby reads the passfile (primary_conninfo) as that user
+            shutil.chown(self.root, self.user)
+            shutil.chown(self.passfile, self.user)
+        primary = f"host=127.0.0.1 port={self.primary_port} user=postgres passfile={self.passfile}"
+        self._pg(
+            "pg_basebackup", "-D", str(self.data), "-d", primary, "-w",
+            "-R", "-X", "stream", "-c", "fast", "--no-sync",
+        )  # fmt: skip
+        self._launch()
+
+
+@contextmanager
+def standby(primary: Database, timeout: float = 30) -> Iterator[Standby]:
+    """A standby of `primary` that is streaming from it (pg_stat_wal_receiver), removed after."""
+    with Standby(primary) as replica:
+        url = f"postgresql://postgres@127.0.0.1:{replica.port}/{DB_NAME}"
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(url, autocommit=True, passfile=str(replica.passfile)) as conn:
+            while (
+                status := conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            ) != ("streaming",):
+                assert time.monotonic() < deadline, f"the standby is not streaming: {status}"
+                time.sleep(0.1)
+        yield replica
+
+
+def test_a_read_only_standby_is_refused_before_anything(database: Database, tmp_path: Path) -> None:
+    """Preflight against a real streaming standby of the session's server: one line saying
+    so, exit 2, no run folder, reports/ as it was, and the password in no output."""
+    with standby(database) as replica:
+        url = f"postgresql://postgres:{replica.password}@127.0.0.1:{replica.port}/{DB_NAME}"
+        before, out = tree(REPORTS), tmp_path / "run"
+        result = bench(
+            "run", "--db", "external", "--out", str(out), env={**ENV, "DATABASE_URL": url}
+        )
+        line = assert_one_line_usage_error(result)
+        assert "is a read-only standby (in recovery); point it at the primary" in line, line
+        assert replica.password not in result.stdout + result.stderr
+        assert not out.exists() and tree(REPORTS) == before
+        pid = replica.postmaster_pid
+    assert pid is not None and not alive(pid) and not replica.root.exists()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Collection
 from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import Self
 
 import psycopg
 
@@ -156,7 +157,7 @@ class LocalCluster:
         self.password = secrets.token_urlsafe(32)
         self.passfile = write_passfile(self.root, self.password)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -193,6 +194,10 @@ class LocalCluster:
             )
         finally:
             pwfile.unlink()
+        self._launch()
+
+    def _launch(self) -> None:
+        """Start a postmaster on the data dir, on a free port, and record it."""
         self.port = free_port()
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
         self._pg(
