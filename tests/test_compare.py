@@ -14,14 +14,15 @@ from bench.cli import main
 from bench.load import latency
 from bench.model import published, store
 from bench.model.results import OpenLoop, Run
+from bench.render.compare import render
 
 DATA = Path(__file__).parent / "data"
 RUN = DATA / "results-v2.json"  # 12 cells of 2 repeats each, oha's own percentiles
 
 
-def copy_of(name: str, tmp_path: Path, change: Callable[[Run], None]) -> Path:
+def copy_of(name: str, tmp_path: Path, change: Callable[[Run], None], source: Path = RUN) -> Path:
     """A run folder under `tmp_path` holding the stored run changed by `change`."""
-    run = store.load(RUN)
+    run = store.load(source)
     change(run)
     folder = tmp_path / name
     folder.mkdir()
@@ -263,3 +264,74 @@ def test_an_out_file_in_a_missing_folder_is_refused(
     assert (code, out) == (2, "")
     assert "no writable folder" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "no").exists()
+
+
+AB = DATA / "results-v2-ab.json"  # has a canary around every repeat and both ceilings
+
+
+def steady(run: Run) -> None:
+    """Every cell at 1000, 1010 and 1020 rps: little spread, so Welch sees a 15% change."""
+    for cell in run.cells:
+        for repeat in cell.repeats:
+            repeat.load.rps = 1000.0 + 10 * repeat.index
+
+
+def faster(factor: float, canary: bool = False, ceilings: bool = False) -> Callable[[Run], None]:
+    """Steady cells `factor` times faster; the canary and/or the ceilings moved alike."""
+
+    def change(run: Run) -> None:
+        steady(run)
+        for cell in run.cells:
+            for repeat in cell.repeats:
+                repeat.load.rps *= factor
+                for reading in (repeat.canary.before, repeat.canary.after) if canary else ():
+                    reading.ms = {cpu: ms / factor for cpu, ms in reading.ms.items()}
+        for probe in run.probes if ceilings else []:
+            for speed in ("tps", "rps"):
+                if speed in probe.values:
+                    probe.values[speed] *= factor
+
+    return change
+
+
+def steady_pair(tmp_path: Path, change: Callable[[Run], None]) -> compare.Comparison:
+    tmp_path.mkdir(exist_ok=True)
+    a = store.load(copy_of("a", tmp_path, steady, AB) / "results.json")
+    return compare.compare(a, store.load(copy_of("b", tmp_path, change, AB) / "results.json"))
+
+
+@pytest.mark.parametrize(
+    ("canary", "ceilings"), [(True, False), (False, True)], ids=["canary", "ceilings"]
+)
+def test_a_change_the_machine_also_made_cannot_be_told(
+    canary: bool, ceilings: bool, tmp_path: Path
+) -> None:
+    """B is 15% faster everywhere and its yardstick (the canary, or the ceilings) moved as
+    much: no verdict says faster, each says the machine moved; the A/B command is named."""
+    comparison = steady_pair(tmp_path, faster(1.15, canary, ceilings))
+    assert comparison.drift is not None and comparison.drift.pct == pytest.approx(15)
+    verdicts = {c.throughput.verdict for c in comparison.cells}
+    assert verdicts == {"cannot tell: the machine moved by 15% between the runs"}
+    assert all(c.throughput.direction is None for c in comparison.cells)
+    text = render(comparison)
+    assert "**The machine moved by up to 15.0% between the runs**" in text
+    assert f"`nox -s bench -- --baseline {comparison.commit_a[:12]}`" in text  # type: ignore[index]
+
+
+def test_a_change_beyond_the_machines_move_is_still_called(tmp_path: Path) -> None:
+    """B is 15% faster, the machine (canary and ceilings) moved 5%: faster, significantly;
+    the same 15% with a machine that did not move at all: faster too."""
+    moved = faster(1.05, canary=True, ceilings=True)
+
+    def change(run: Run) -> None:
+        moved(run)
+        for cell in run.cells:
+            for repeat in cell.repeats:
+                repeat.load.rps *= 1.15 / 1.05
+
+    comparison = steady_pair(tmp_path / "moved", change)
+    assert comparison.drift is not None and comparison.drift.pct == pytest.approx(5)
+    assert [c.throughput.direction for c in comparison.cells] == ["faster"] * 4
+    still = steady_pair(tmp_path / "still", faster(1.15))
+    assert still.drift is not None and still.drift.pct == pytest.approx(0, abs=1e-9)
+    assert [c.throughput.direction for c in still.cells] == ["faster"] * 4

@@ -32,6 +32,7 @@ from typing import Any
 from scipy import stats as scipy_stats
 
 from bench.analysis import ceilings, latency, openloop
+from bench.analysis.drift import Drift, between
 from bench.model.results import Cell, Run
 
 ALPHA = 0.05  # significant at 95%
@@ -91,6 +92,8 @@ class Comparison:
     warnings: tuple[str, ...]  # differences between the runs that weaken the comparison
     cells: tuple[CellChange, ...]  # in run A's order
     unmatched: tuple[Unmatched, ...]
+    drift: Drift | None = None  # how far the machine moved between the runs
+    commit_a: str | None = None  # run A's commit: what `--baseline` would measure B against
 
 
 def welch(a: Sequence[float], b: Sequence[float]) -> float:
@@ -160,7 +163,30 @@ def compare(a: Run, b: Run) -> Comparison:
     unmatched += [
         Unmatched(c.variant, c.label, "only in B", None, c) for c in b.cells if c.id not in in_a
     ]
-    return Comparison(_info(a), _info(b), tuple(differences(a, b)), tuple(cells), tuple(unmatched))
+    moved = between(a, b)
+    if moved is not None:
+        cells = [_within(c, moved) for c in cells]
+    return Comparison(
+        _info(a), _info(b), tuple(differences(a, b)), tuple(cells), tuple(unmatched), moved,
+        a.metadata.git.commit,
+    )  # fmt: skip
+
+
+def _within(cell: CellChange, moved: Drift) -> CellChange:
+    """A cell whose significant changes are no larger than the machine's move between the
+    runs: "cannot tell" instead, for those measures."""
+
+    def gated(change: Change | None) -> Change | None:
+        if change is None or change.direction is None or change.change_pct is None:
+            return change
+        if round(abs(change.change_pct), 1) > round(moved.pct, 1):  # to 0.1%, as shown
+            return change
+        verdict = f"cannot tell: the machine moved by {moved.pct:.0f}% between the runs"
+        return dataclasses.replace(change, verdict=verdict, direction=None)
+
+    return dataclasses.replace(
+        cell, throughput=gated(cell.throughput) or cell.throughput, p99=gated(cell.p99)
+    )
 
 
 def _open_loop(a: Cell, b: Cell) -> str:

@@ -15,16 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import grammar, soak
+from bench.cli import compare, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import leftovers, oha, registry
-from bench.model import merge, published, store
+from bench.model import merge, store
 from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
 from bench.run import preflight, resume, runner
 from bench.run.progress import RunProgress
-from bench.sut import database, locks, variants
+from bench.sut import baseline, database, locks, variants
 from bench.sut.verify import verify
 
 
@@ -135,9 +135,12 @@ def _plan(args: argparse.Namespace) -> Plan:
     given = {a: getattr(args, a) for a in profiles.AXES if getattr(args, a) is not None}
     overrides = {axis: profiles.parse_axis(axis, text) for axis, text in given.items()}
     rates = profiles.parse_rates(args.open_loop) if args.open_loop is not None else None
+    side = baseline.check(args.baseline) if args.baseline is not None else None
+    if side is not None:
+        chosen = baseline.paired(chosen, side)
     plan = profiles.build(profile, chosen, measure, overrides, rates)
     seed = secrets.randbelow(2**32) if args.seed is None else args.seed
-    return plan.model_copy(update={"seed": seed})
+    return plan.model_copy(update={"seed": seed, "baseline": side})
 
 
 def _cpu_plan(args: argparse.Namespace) -> pinning.CpuPlan:
@@ -173,12 +176,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _resume(args)
     plan = _plan(args)
     if args.soak is not None:
+        if plan.baseline is not None:
+            raise UsageError("--soak watches one variant over time; --baseline does not apply")
         plan, pace = soak.check(args, plan)
         run_dir = _run_dir(args.out)
         _prepare(args.db, args.db_cleanup, run_dir)
         with _cleaning_up(args):
             return soak.cmd_soak(args, plan, pace, _cpu_plan(args), run_dir)
-    known = matrix.load_variants()
+    known = matrix.load_variants() | baseline.of(plan)
     if args.list_shards is not None:
         print(json.dumps(shards.listing(plan, args.list_shards, known)))
         return 0
@@ -192,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args.out)
     _prepare(args.db, args.db_cleanup, run_dir)
     oha_path = oha.locate()
+    _check_out_baseline(plan)
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
     registry.copy_to(_create(run_dir) / "processes.json")
@@ -204,10 +210,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _measure(run_dir, repeats, lambda on: runner.execute(opts, run_dir, oha_path, on))
 
 
+def _check_out_baseline(plan: Plan) -> None:
+    """An A/B run's baseline, checked out in its worktree (the rest was checked with the plan)."""
+    if plan.baseline is not None:
+        path = baseline.checkout(plan.baseline)
+        print(f"baseline: {plan.baseline.rev} ({plan.baseline.commit[:12]}) in {path}", flush=True)
+
+
 # Options that say what a run measures, how or where: a resumed run takes them from its file.
 RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
                     "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
-                    "out", "db", "seed")  # fmt: skip
+                    "out", "db", "seed", "baseline")  # fmt: skip
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -216,9 +229,12 @@ def _resume(args: argparse.Namespace) -> int:
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
         raise UsageError(f"--resume takes the plan and settings from the run; drop {flags}")
-    path = _results_file(args.resume)
-    run, run_dir, known = store.load(path), path.parent.absolute(), matrix.load_variants()
+    path = compare.results_file(args.resume)
+    run, run_dir = store.load(path), path.parent.absolute()
+    known = matrix.load_variants() | baseline.of(run.plan)
     resume.check(run, run_dir, known)
+    if run.plan.baseline is not None:  # its worktree still as the run left it
+        baseline.check(run.plan.baseline.commit)
     provider = resume.provider(run)
     _prepare(provider, args.db_cleanup, run_dir)
     oha_path = oha.locate()
@@ -228,6 +244,7 @@ def _resume(args: argparse.Namespace) -> int:
         _report_if_measured(run_dir)
         return 0
     left = resume.prepare(run, runner.now())
+    _check_out_baseline(run.plan)
     if not args.no_build:
         _build(known[name] for name in dict.fromkeys(c.variant for c in run.cells))
     opts = runner.Options(known, run.plan, resume.cpu_plan(run), provider, args.fail_fast)
@@ -269,19 +286,9 @@ def _render(run_dir: Path) -> Path:
     return write_report(run_dir)
 
 
-def _results_file(given: Path) -> Path:
-    path = given / "results.json" if given.is_dir() else given
-    if not path.is_file():
-        raise UsageError(
-            f"{given} is not a run folder (no results.json in it); "
-            "pass reports/runs/<run> or its results.json"
-        )
-    return path
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-render one run's report, or merge several runs (shards) into a new one."""
-    paths = [_results_file(p) for p in args.runs or [runner.RUNS.parent / "latest"]]
+    paths = [compare.results_file(p) for p in args.runs or [runner.RUNS.parent / "latest"]]
     loaded = [store.load(p) for p in paths]
     if len(loaded) == 1 and args.out is None:
         print(f"report: {_render(paths[0].parent)}")
@@ -297,74 +304,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"missing: {len(merged.missing)} planned cells were not measured{which}")
         return 1
     return 0
-
-
-def _run_file(given: str) -> Path:
-    """A RUN of `compare`: a run folder or its results.json, latest, or a reference's name."""
-    latest = runner.RUNS.parent / "latest"
-    if given == "latest" and not latest.exists():
-        raise UsageError("latest: no run yet (reports/latest is missing); run `nox -s bench` first")
-    path = latest if given == "latest" else Path(given)
-    if path.exists():
-        return _results_file(path)
-    references = published.references()
-    if "/" not in given and given in references:
-        return references[given]
-    raise UsageError(
-        f"{given!r} is no run folder, results.json or reference run; pass a path, latest, "
-        f"or a reference: {', '.join(references) or 'none in reports/published/ yet'}"
-    )
-
-
-def _percent(text: str | None) -> float | None:
-    """--fail-on-regression's PCT, a number in (0, 100]."""
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 100:  # also refuses nan
-        raise UsageError(
-            f"--fail-on-regression {text!r} is not a percentage in (0, 100]; give e.g. 5"
-        )
-    return value
-
-
-def _out_file(out: Path | None) -> Path | None:
-    """--out of `compare`: a file whose folder exists and is writable."""
-    if out is None:
-        return None
-    folder = out.absolute().parent
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give a file, e.g. {out / 'compare.md'}")
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: no writable folder {folder}; create it or pass another")
-    return out
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Run B against run A as Markdown (stdout, and --out); exit 1 on a regression past PCT."""
-    pct, out = _percent(args.fail_on_regression), _out_file(args.out)
-    paths = [_run_file(given) for given in (args.run_a, args.run_b)]
-    runs = [store.load(path) for path in paths]
-    from bench.analysis import compare  # scipy loads only when runs are compared
-    from bench.render.compare import render
-
-    comparison = compare.compare(*runs)
-    text = render(comparison)
-    print(text, end="")
-    if out is not None:
-        out.write_text(text)
-    found = compare.regressions(comparison, pct) if pct is not None else []
-    for cell in found:
-        t = cell.throughput
-        print(
-            f"regression: {cell.variant} {cell.label}: {t.median_a:.0f} -> {t.median_b:.0f} rps "
-            f"({t.change_pct:+.1f}%, {t.verdict})",
-            file=sys.stderr,
-        )
-    return 1 if found else 0
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
@@ -386,7 +325,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "run": cmd_run,
     "report": cmd_report,
-    "compare": cmd_compare,
+    "compare": compare.cmd_compare,
     "db-cleanup": cmd_db_cleanup,
 }
 

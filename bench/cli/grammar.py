@@ -132,6 +132,13 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         help="shuffle each round's order of the cells from this seed (default: a random one, "
         "recorded in results.json)",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="A/B in one run: also measure every cell at git revision REV (e.g. main, HEAD~1), "
+        "checked out beside this one, interleaved round by round; the report leads with head ÷ "
+        "baseline per cell",
+    )
     p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
     p.add_argument("--no-pin", action="store_true", help="do not pin any process")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N slices of the plan")
@@ -171,12 +178,17 @@ def _add_compare_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
     p = sub.add_parser(
         "compare", help="compare two runs cell by cell (Markdown for a pull request)"
     )
-    p.add_argument("run_a", metavar="RUN_A", help=f"the baseline: {RUN_HELP}")
-    p.add_argument("run_b", metavar="RUN_B", help=f"compared against it: {RUN_HELP}")
+    p.add_argument(
+        "run_a",
+        metavar="RUN_A",
+        help=f"the baseline: {RUN_HELP}; alone, an A/B run (--baseline): head against baseline",
+    )
+    p.add_argument("run_b", metavar="RUN_B", nargs="?", help=f"compared against it: {RUN_HELP}")
     p.add_argument(
         "--fail-on-regression",
         metavar="PCT",
-        help="exit 1 when a cell's throughput fell significantly by more than PCT%% (0-100]",
+        help="exit 1 when a cell's throughput fell significantly by more than PCT%% (0-100], "
+        "B against A, or head against baseline",
     )
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to this file")
 

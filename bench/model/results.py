@@ -13,7 +13,9 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                cells without it keep their ids); open-loop cells (`mode` "open" with a
                `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps; each
                repeat's `latency_hdr`; a soak run's `soak` (bursts against one variant, its
-               server's memory over time, the growth after warm-up).
+               server's memory over time, the growth after warm-up); the plan's `seed`;
+               each repeat's `canary`; an A/B run's `baseline` (its cells' variants are
+               named NAME@baseline).
 """
 
 import hashlib
@@ -160,6 +162,14 @@ class Shard(_Model):
     cells: list[str]
 
 
+class Baseline(_Model):
+    """The other side of an A/B run (`--baseline REV`): a revision checked out beside this one,
+    its variants built apart and measured in the same rounds as this checkout's."""
+
+    rev: str = Field(description="the revision as given, e.g. main or HEAD~1")
+    commit: str = Field(description="the commit it resolved to")
+
+
 class Plan(_Model):
     """What a run was asked to measure: every cell of the profile, minus skips."""
 
@@ -175,6 +185,11 @@ class Plan(_Model):
         exclude_if=lambda v: v is None,
         description="each round's order of the cells is shuffled from this seed (None: plan "
         "order, before seeds were recorded); how a run ordered its cells, not part of the plan_id",
+    )
+    baseline: Baseline | None = Field(  # absent from the file when None, like the seed
+        None,
+        exclude_if=lambda v: v is None,
+        description="an A/B run's other side: its cells are the variants named NAME@baseline",
     )
 
     @computed_field  # type: ignore[prop-decorator]

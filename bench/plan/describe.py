@@ -22,6 +22,10 @@ def describe(plan: Plan, variants: dict[str, Variant]) -> str:
     lines = [f"profile {plan.profile}: {m.warmup_s:g}s warmup, then {m.repeats} x {amount}"]
     if plan.seed is not None:
         lines.append(f"each round in its own order, shuffled from seed {plan.seed}")
+    if side := plan.baseline:
+        lines.append(
+            f"A/B: every cell also at baseline {side.rev} ({side.commit[:12]}), NAME@baseline"
+        )
     selected = plan.selected()
     if shard := plan.shard:
         lines.append(f"shard {shard.index}/{shard.count}: {len(selected)} of {len(plan.cells)}")

@@ -40,6 +40,11 @@ class Variant:
     binary: str = ""  # Rust: the executable the crate builds
 
     @property
+    def own_name(self) -> str:
+        """Its name in its own matrix: "axum" for both axum and axum@baseline."""
+        return self.name.removesuffix(SIDE)
+
+    @property
     def runtime(self) -> str | None:
         """The runtime the variant declares as its own (None for Rust)."""
         return self.runtimes[0] if self.runtimes else None
@@ -70,6 +75,7 @@ class Variant:
         return self.venv / "bin" / (self.binary if not self.python else "python")
 
 
+SIDE = "@baseline"  # suffix of an A/B run's other side: axum@baseline is axum at the baseline
 KINDS = {"python": ("app", "runtimes"), "rust": ("binary",)}  # what each kind must declare
 
 
@@ -88,13 +94,16 @@ def _parse(path: Path) -> dict[str, Any]:
 
 def load_variants() -> dict[str, Variant]:
     """All variants declared in the matrix file, by name, in file order."""
-    return {name: _variant(name, spec) for name, spec in table()["variants"].items()}
+    return {name: variant(name, spec) for name, spec in table()["variants"].items()}
 
 
-def _variant(name: str, spec: dict[str, Any]) -> Variant:
-    """A [variants.NAME] entry, checked: a mistake in it is a UsageError naming the entry."""
+def variant(name: str, spec: dict[str, Any], where: str = "") -> Variant:
+    """A [variants.NAME] entry (of the matrix file in use, or of the one `where` names),
+    checked: a mistake in it is a UsageError naming the entry."""
     spec = dict(spec)
-    where = f"[variants.{name}] in {matrix_file()}"
+    where = f"[variants.{name}] in {where or matrix_file()}"
+    if "@" in name and not name.endswith(SIDE):
+        raise UsageError(f"{where}: a variant's name may not hold '@' (NAME{SIDE} is reserved)")
     needed = KINDS.get(spec.get("kind", ""))
     if needed is None:
         raise UsageError(f"{where}: kind must be one of {', '.join(KINDS)}")

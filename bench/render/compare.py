@@ -20,7 +20,8 @@ METHOD = (
 
 def render(comparison: Comparison) -> str:
     """The whole comparison as Markdown."""
-    parts = [_title(comparison), METHOD, _warnings(comparison), _summary(comparison)]
+    parts = [_title(comparison), METHOD, _warnings(comparison), _drift(comparison)]
+    parts.append(_summary(comparison))
     parts += [_table(comparison), _unmatched(comparison)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -38,6 +39,28 @@ def _warnings(comparison: Comparison) -> str:
     if not comparison.warnings:
         return ""
     return "**Warnings**\n\n" + "\n".join(f"- {w}" for w in comparison.warnings)
+
+
+def _drift(comparison: Comparison) -> str:
+    """How far the machine moved between the runs, and the run that would settle a change."""
+    moved = comparison.drift
+    settle = (
+        f"`nox -s bench -- --baseline {comparison.commit_a[:12]}` (run A's commit) measures "
+        "both sides in one run, round by round, and settles it"
+        if comparison.commit_a
+        else "`nox -s bench -- --baseline REV` measures both sides in one run and settles it"
+    )
+    if moved is None:
+        return (
+            "**The machine's move between the runs is unknown** (the runs share no canary or "
+            f"ceiling): a change may be the machine's. {settle}."
+        )
+    parts = ", ".join(f"{y.name} {y.change:+.1%}" for y in moved.yardsticks)
+    return (
+        f"**The machine moved by up to {moved.pct:.1f}% between the runs** ({parts}; speed of B "
+        'against A). A significant change no larger than that reads "cannot tell": it may be '
+        f"the machine's. {settle}."
+    )
 
 
 def _count(changes: list[Change | None], words: tuple[str, str], what: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.analysis import latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
 from bench.model.store import load
-from bench.render import canary, details, index, limits, openloop, plots, reproduction, soak
+from bench.render import ab, canary, details, index, limits, openloop, plots, reproduction, soak
 from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
@@ -62,7 +62,7 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
             details.variants(run),
         ]
         return "\n\n".join(parts) + "\n"
-    parts = [_title(run), _missing(run), reproduction.section(run)]
+    parts = [_title(run), _missing(run), ab.section(run), reproduction.section(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
     parts += [_stability(run.cells), canary.section(run), _plots(plot_files)]
     parts += [openloop.section(run), limits.section(run), _what_ran(run.cells), _skips(run)]

@@ -27,7 +27,7 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?
 def lock_file(variant: Variant) -> Path:
     """The lock a variant is built from: its uv lock, or Cargo.lock for the Rust server."""
     if variant.python:
-        return variant.folder / "locks" / f"{variant.name}.txt"
+        return variant.folder / "locks" / f"{variant.own_name}.txt"
     return variant.folder / "Cargo.lock"
 
 

@@ -1,0 +1,170 @@
+"""An A/B run (`--baseline REV`): each cell of this checkout against the same cell at the
+baseline, measured in the same rounds.
+
+Both sides of a cell ran once in every round, in an order shuffled per round, so a round's
+two repeats saw nearly the same machine. The comparison is paired: the ratio head ÷
+baseline within each round, averaged on the log scale (a geometric mean), with Student's t
+interval over the rounds (Kalibera & Jones: the interval carries the variation between
+rounds, the level that varies most here). A drift of the machine from round to round moves
+both sides of a round together and cancels in the ratio, where two independent samples
+would carry it whole. A bootstrap over rounds says little with 3 to 10 rounds, so it is not
+used.
+
+The run holds one test per cell, so a verdict uses Holm's adjusted p-value over the run's
+cells: "significant" somewhere among 5 identical cells stays a 5% event, not a 23% one.
+"""
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from scipy import stats as scipy_stats
+
+from bench.analysis import latency
+from bench.analysis.stats import CONFIDENCE, t_quantile
+from bench.model.results import Cell, Repeat, Run
+from bench.plan.matrix import SIDE
+
+ALPHA = 1 - CONFIDENCE
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One measure of one cell on both sides, round by round."""
+
+    head: tuple[float, ...]  # one value per round both sides measured
+    baseline: tuple[float, ...]
+    ratio: float | None  # geometric mean of the rounds' head / baseline (None: no round)
+    low: float | None  # its 95% interval (None with fewer than 2 rounds)
+    high: float | None
+    p_value: float | None  # paired t-test of the log ratios against 0
+    p_holm: float | None  # adjusted over the run's cells
+    verdict: str
+    direction: str | None = None  # the significant direction's word ("slower", ...), else None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A cell of the plan measured at head and at the baseline."""
+
+    variant: str  # its name at head
+    label: str
+    mode: str
+    throughput: Paired
+    p99: Paired
+
+
+def log_ratios(head: Sequence[float], base: Sequence[float]) -> list[float]:
+    """ln(head / baseline) of each round."""
+    return [math.log(h / b) for h, b in zip(head, base, strict=True)]
+
+
+def paired(head: Sequence[float], base: Sequence[float]) -> Paired:
+    """The geometric mean ratio, its t interval and the paired t-test's p (before Holm)."""
+    logs = log_ratios(head, base)
+    if not logs:
+        return Paired((), (), None, None, None, None, None, "not measured on both sides")
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return Paired(tuple(head), tuple(base), math.exp(mean), None, None, None, None, "")
+    spread = statistics.stdev(logs)
+    half = t_quantile(len(logs) - 1) * spread / math.sqrt(len(logs))
+    if spread == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(scipy_stats.ttest_1samp(logs, 0.0).pvalue)
+    low, high = math.exp(mean - half), math.exp(mean + half)
+    return Paired(tuple(head), tuple(base), math.exp(mean), low, high, p, None, "")
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of the p-values given (None stays None)."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (len(known) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def _judged(measure: Paired, p_holm: float | None, words: tuple[str, str]) -> Paired:
+    """The verdict: a significant rise or fall (words), no significant change, or why not."""
+    if measure.ratio is None:
+        return measure
+    direction = None
+    if p_holm is None:
+        verdict = f"cannot tell ({len(measure.head)} round)"
+    elif p_holm < ALPHA:
+        direction = words[0] if measure.ratio > 1 else words[1]
+        verdict = f"significant: {direction}"
+    else:
+        verdict = "no significant change"
+    return dataclasses.replace(measure, p_holm=p_holm, verdict=verdict, direction=direction)
+
+
+def _rounds(
+    head: Cell, base: Cell, value: Callable[[Repeat], float | None]
+) -> tuple[list[float], list[float]]:
+    """The values of the rounds in which both sides measured a good repeat."""
+
+    def good(cell: Cell) -> dict[int, float]:
+        found = {r.index: value(r) for r in cell.repeats if r.failure is None}
+        return {i: v for i, v in found.items() if v}
+
+    a, b = good(head), good(base)
+    rounds = sorted(a.keys() & b.keys())
+    return [a[i] for i in rounds], [b[i] for i in rounds]
+
+
+def pairs(run: Run) -> list[Pair]:
+    """Every cell of an A/B run measured on both sides, in plan order, with verdicts: a
+    throughput verdict for closed-loop cells (an open-loop cell's throughput is the rate it
+    was offered), a p99 verdict for every cell."""
+    by_id = {c.id: c for c in run.cells}
+    bases = {
+        (c.variant.removesuffix(SIDE), c.params): c for c in run.cells if c.variant.endswith(SIDE)
+    }
+    found: list[tuple[Cell, Cell]] = []
+    for spec in run.plan.cells:
+        head = by_id.get(spec.id)
+        base = bases.get((spec.variant, spec.params))
+        if head is not None and base is not None and not spec.variant.endswith(SIDE):
+            found.append((head, base))
+    rps = [paired(*_rounds(h, b, lambda r: r.load.rps)) for h, b in found]
+    p99 = [paired(*_rounds(h, b, lambda r: latency.repeat_ms(r, "p99"))) for h, b in found]
+    closed = [h.params.mode == "closed" for h, _ in found]
+    rps_holm = holm([m.p_value if c else None for m, c in zip(rps, closed, strict=True)])
+    p99_holm = holm([m.p_value for m in p99])
+    return [
+        Pair(
+            head.variant,
+            head.label,
+            head.params.mode,
+            _judged(r, ph, ("faster", "slower")) if c else _offered(r),
+            _judged(q, qh, ("higher", "lower")),
+        )
+        for (head, _), r, q, c, ph, qh in zip(
+            found, rps, p99, closed, rps_holm, p99_holm, strict=True
+        )
+    ]
+
+
+def _offered(measure: Paired) -> Paired:
+    """An open-loop cell's throughput: shown, not judged (each side's offered rate)."""
+    return dataclasses.replace(
+        measure, p_value=None, verdict="not tested (open loop: offered rate)"
+    )
+
+
+def regressions(pairs: Sequence[Pair], pct: float) -> list[Pair]:
+    """Cells whose throughput head ÷ baseline fell significantly, by more than `pct` percent."""
+    return [
+        p
+        for p in pairs
+        if p.throughput.direction == "slower"
+        and p.throughput.ratio is not None
+        and p.throughput.ratio < 1 - pct / 100
+    ]

@@ -1,0 +1,186 @@
+"""A/B in one run (`run --baseline REV`): the checks before anything is built, a real run
+against a commit whose fastapi-async is slower, and the paired statistics by hand."""
+
+import json
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scipy import stats as scipy_stats
+from test_bench_run import bench
+from test_cli import REPORTS, tree
+
+from bench import REPO
+from bench.analysis import ab
+from bench.cli import main
+from bench.model import store
+from bench.model.results import Baseline
+from bench.plan.matrix import MATRIX
+from bench.sut import baseline
+
+STORED = Path(__file__).with_name("data") / "results-v2-ab.json"  # smoke, --baseline HEAD
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}  # fmt: skip
+SLOW = (  # 1 ms of blocking work per request in fastapi-async's endpoint
+    "        return [dict(r) for r in await app.state.pool.fetch(SQL, page.limit)]",
+    "        __import__('time').sleep(0.001)\n"
+    "        return [dict(r) for r in await app.state.pool.fetch(SQL, page.limit)]",
+)
+ASYNC_APP = "python_server/bench_fastapi/fastapi_async.py"
+
+
+def git(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, input=stdin,
+        env={**os.environ, **IDENTITY, **(env or {})}, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def throwaway_commit(tmp_path: Path, changes: dict[str, str]) -> str:
+    """A commit on top of HEAD with `changes` (path -> new text), made without touching the
+    checkout, its index or any branch: git's plumbing and a private index."""
+    env = {"GIT_INDEX_FILE": str(tmp_path / "index")}
+    git("read-tree", "HEAD", env=env)
+    for path, text in changes.items():
+        blob = git("hash-object", "-w", "--stdin", stdin=text)
+        git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=env)
+    tree_id = git("write-tree", env=env)
+    return git("commit-tree", tree_id, "-p", "HEAD", "-m", "throwaway (tests/test_ab.py)")
+
+
+@pytest.fixture
+def removed_worktrees() -> Iterator[list[str]]:
+    """Commits whose baseline worktrees the test leaves: removed afterwards."""
+    commits: list[str] = []
+    yield commits
+    for commit in commits:
+        path = baseline.worktree(Baseline(rev=commit, commit=commit))
+        if path.exists():
+            git("worktree", "remove", "--force", str(path))
+
+
+def head_text(path: str) -> str:
+    return git("show", f"HEAD:{path}") + "\n"
+
+
+def test_a_bad_baseline_is_one_line_before_anything_is_built(
+    tmp_path: Path, removed_worktrees: list[str]
+) -> None:
+    """An unknown revision, a matrix without a variant of the plan, a worktree with changes
+    of someone's own: one line, exit 2, no run folder, no worktree, no venv."""
+    matrix = head_text(MATRIX.relative_to(REPO).as_posix())
+    start = matrix.index("[variants.fastapi-tuned]")
+    end = matrix.index("[variants.", start + 1)
+    lacking = throwaway_commit(tmp_path, {"bench/plan/matrix.toml": matrix[:start] + matrix[end:]})
+    dirty = throwaway_commit(tmp_path, {"README.md": "another commit\n"})
+    removed_worktrees += [lacking, dirty]
+    dirty_path = baseline.checkout(Baseline(rev=dirty, commit=dirty))
+    (dirty_path / "README.md").write_text("someone's own change\n")
+    out, before = tmp_path / "run", tree(REPORTS)
+    cases = {
+        "no-such-revision-xyz": "is not a commit of this repository",
+        lacking: "declares no variant fastapi-tuned",
+        dirty: "has uncommitted changes",
+    }
+    for rev, says in cases.items():
+        proc = bench("run", "--baseline", rev, "--out", str(out))
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and stdout == "", (stdout, stderr)  # nothing built
+        (line,) = stderr.splitlines()
+        assert line.startswith("bench: error: ") and says in line, line
+    assert not out.exists() and tree(REPORTS) == before
+    assert not baseline.worktree(Baseline(rev=lacking, commit=lacking)).exists()
+
+
+def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
+    oha: Path, tmp_path: Path, removed_worktrees: list[str]
+) -> None:
+    """The baseline is a commit whose fastapi-async does 1 ms of blocking work per request:
+    both sides are built and measured in the same rounds, and head ÷ baseline calls head
+    significantly faster."""
+    text = head_text(ASYNC_APP)
+    assert SLOW[0] in text, "the endpoint changed: update SLOW"
+    slower = throwaway_commit(tmp_path, {ASYNC_APP: text.replace(*SLOW)})
+    removed_worktrees.append(slower)
+    out = tmp_path / "run"
+    args = ("--profile", "smoke", "--variants", "fastapi-async", "--repeats", "3", "--seed", "5")
+    proc = bench("run", *args, "--baseline", slower, "--out", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert f"baseline: {slower} ({slower[:12]}) in " in stdout
+    run = store.load(out / "results.json")
+    assert run.plan.baseline == Baseline(rev=slower, commit=slower)
+    assert [c.variant for c in run.cells] == ["fastapi-async", "fastapi-async@baseline"]
+    head, base = run.cells
+    assert head.server is not None and base.server is not None
+    assert "fastapi-async@baseline" not in " ".join(head.server.command)
+    assert "/fastapi-async@baseline/" in " ".join(base.server.command)
+    assert {r.index for r in head.repeats} == {r.index for r in base.repeats} == {0, 1, 2}
+    (pair,) = ab.pairs(run)
+    assert pair.throughput.verdict == "significant: faster", pair
+    assert pair.throughput.ratio is not None and pair.throughput.ratio > 1.2
+    report = (out / "report.md").read_text()
+    sections = [line for line in report.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## Head ÷ baseline", sections
+    assert "Throughput changed significantly in fastapi-async" in report
+
+
+T_975 = {2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}  # tables' values
+
+
+def test_paired_statistics_match_hand_computed_values_on_a_stored_run() -> None:
+    """A stored A/B run (two variants, three rounds): each cell's ratio, interval, p and
+    Holm-adjusted p computed here by hand from the repeats."""
+    run = store.load(STORED)
+    pairs = ab.pairs(run)
+    assert [p.variant for p in pairs] == ["fastapi-async", "fastapi-tuned"]
+    by_name = {c.variant: c for c in run.cells}
+    raw = []
+    for pair in pairs:
+        head = {r.index: r.load.rps for r in by_name[pair.variant].repeats}
+        base = {r.index: r.load.rps for r in by_name[pair.variant + "@baseline"].repeats}
+        logs = [math.log(head[i] / base[i]) for i in sorted(head)]
+        n = len(logs)
+        mean = sum(logs) / n
+        sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+        half = T_975[n - 1] * sd / math.sqrt(n)
+        t = mean / (sd / math.sqrt(n))
+        p = 2 * scipy_stats.t.sf(abs(t), n - 1)
+        raw.append(p)
+        got = pair.throughput
+        assert got.ratio == pytest.approx(math.exp(mean), rel=1e-12)
+        assert got.low == pytest.approx(math.exp(mean - half), rel=1e-9)
+        assert got.high == pytest.approx(math.exp(mean + half), rel=1e-9)
+        assert got.p_value == pytest.approx(p, rel=1e-9)
+    low, high = sorted(raw)
+    holm = {low: min(1, 2 * low), high: max(min(1, 2 * low), high)}
+    for pair, p in zip(pairs, raw, strict=True):
+        assert pair.throughput.p_holm == pytest.approx(holm[p], rel=1e-9)
+        verdict = pair.throughput.verdict
+        assert (
+            verdict == "no significant change"
+            if holm[p] >= 0.05
+            else verdict.startswith("significant")
+        )
+    assert json.loads(STORED.read_text())["plan"]["baseline"]["rev"] == "HEAD"
+
+
+def test_compare_of_one_ab_run_is_its_head_against_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["compare", str(STORED), "--fail-on-regression", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## Head ÷ baseline") and "fastapi-tuned" in out
+    assert main(["compare", str(STORED.with_name("results-v2.json"))]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "not an A/B run (it ran without --baseline); give two runs" in line
+
+
+def test_holm_adjusts_step_down() -> None:
+    adjusted = ab.holm([0.01, 0.04, None, 0.03])
+    assert adjusted[2] is None
+    assert [adjusted[i] for i in (0, 1, 3)] == pytest.approx([0.03, 0.06, 0.06])
