@@ -1,9 +1,9 @@
 """Server variants: how each one's isolated virtualenv is built, and how it is started."""
 
 import os
-import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -47,19 +47,23 @@ def build(variant: Variant) -> Path:
         if not lock.exists():
             raise BenchError(f"{variant.name} has no lock {lock}: run `nox -s lock`")
         _uv("pip", "sync", "--quiet", "--python", python, "--require-hashes", str(lock))
-        source = variant.folder
-    else:
-        source = build_rust_wheel(variant)
-    _uv("pip", "install", "--quiet", "--python", python, "--no-deps", "--reinstall", str(source))
+        _install(python, variant.folder)
+    else:  # a folder of its own: two builds at once (two checkouts, a test) never share one
+        with tempfile.TemporaryDirectory(prefix=f"wheel-{variant.name}-") as out:
+            _install(python, build_rust_wheel(variant, Path(out)))
     if not variant.executable.exists():
         raise BenchError(f"{variant.name}: build produced no {variant.executable}")
     return variant.venv
 
 
-def build_rust_wheel(variant: Variant) -> Path:
-    """Build a Rust variant's wheel with maturin, reusing a cargo target dir in the user cache."""
-    out = cache_dir() / "wheels" / variant.name
-    shutil.rmtree(out, ignore_errors=True)
+def _install(python: str, source: Path) -> None:
+    """Install the variant's project (a folder or a wheel) into its venv, without dependencies."""
+    _uv("pip", "install", "--quiet", "--python", python, "--no-deps", "--reinstall", str(source))
+
+
+def build_rust_wheel(variant: Variant, out: Path) -> Path:
+    """Build a Rust variant's wheel into `out` with maturin, reusing a cargo target dir in the
+    user cache (cargo locks it while it builds)."""
     maturin = Path(sys.executable).with_name("maturin")
     env = {**os.environ, "CARGO_TARGET_DIR": str(cache_dir() / "cargo-target")}
     manifest = str(variant.folder / "Cargo.toml")
