@@ -107,7 +107,7 @@ BAD_INPUT = [
     ("open-loop-word", ["--open-loop", "half"], {}, "is not a list of fractions"),
     ("all-skipped", ["--variants", "fastapi-tuned", "--runtime", "uvicorn"], {}, "every cell"),
     ("shard", ["--shard", "4/3"], {}, "--shard '4/3' is not I/N"),
-    ("shard-count", ["--shard", "1/9"], {}, "cannot split a plan of 5 cells into 9"),
+    ("shard-count", ["--shard", "1/9"], {}, "1 comparison group into 9 shards; use 1 shard"),
     ("list-shards", ["--list-shards", "0"], {}, "into 0 shards"),
     ("pin-missing", ["--pin", "server=0"], {}, "no CPUs for database, loadgen"),
     ("pin-cpu", ["--pin", "server=0,db=0,loadgen=4096"], {}, "not available"),

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from bench.errors import UsageError
-from bench.model.results import Cell, CellSpec, Measure, Plan
+from bench.model.results import Cell, CellSpec, Measure, Plan, Shard, by_axes
 from bench.plan import matrix, profiles, shards
 from bench.run.runner import round_order
 
@@ -194,22 +194,83 @@ def test_shards_partition_the_plan_and_balance_time() -> None:
         order = [c.id for c in full.cells if c.id in part.cells]
         assert part.cells == order
     cost = {c.id: profiles.estimate(c, VARIANTS, full.measure) for c in full.cells}
+    groups = [sum(cost[c.id] for c in g) for g in shards.groups(full)]
     loads = [sum(cost[i] for i in s.cells) for s in parts]
-    assert max(loads) - min(loads) <= max(cost.values())
+    assert max(loads) - min(loads) <= max(groups) + 1e-9  # LPT over whole groups
     assert shards.split(plan("full"), 3, VARIANTS) == parts  # deterministic
 
 
-def test_shards_are_balanced_by_time_not_count() -> None:
-    # seed-exact: 50000 requests take far longer on fastapi-sync than on axum
-    p = plan("seed-exact")
+def shard_of(parts: list[Shard]) -> dict[str, int]:
+    """Cell id -> the index of the shard holding it."""
+    return {cell: part.index for part in parts for cell in part.cells}
+
+
+def test_every_shape_of_a_multi_shape_plan_runs_all_its_variants_in_one_shard() -> None:
+    names = ["axum", "fastapi-sync", "fastapi-tuned"]
+    p = plan(variants=",".join(names), concurrency="1,10", keepalive="on,off", open_loop="0.5")
+    assert len(shards.groups(p)) == 4
+    for count in (1, 2, 3, 4):
+        where = shard_of(shards.split(p, count, VARIANTS))
+        shapes: dict[tuple[int, bool], set[int]] = {}
+        for cell in p.cells:
+            shapes.setdefault((cell.params.concurrency, cell.params.keepalive), set()).add(
+                where[cell.id]
+            )
+        assert len(shapes) == 4 and all(len(found) == 1 for found in shapes.values()), shapes
+    for part in shards.split(p, 4, VARIANTS):  # one shape per shard: each variant, both loops
+        mine = [c for c in p.cells if c.id in part.cells]
+        assert len({(c.params.concurrency, c.params.keepalive) for c in mine}) == 1
+        assert sorted((c.variant, c.params.mode) for c in mine) == sorted(
+            (n, mode) for n in names for mode in ("closed", "open")
+        )
+
+
+def test_the_full_profile_keeps_each_compared_shape_in_one_shard() -> None:
+    """The report's shapes (a sweep's cells grouped by the axes it varies, a Python server's
+    workers=1 beside Axum's) never straddle two shards; shared cells join their sweeps'."""
+    full = plan("full", open_loop="profile")
+    where = shard_of(shards.split(full, 5, VARIANTS))
+    by_id = {c.id: c for c in full.cells}
+    for sweep in full.sweeps:
+        varying = {a: v for a, v in sweep.axes.items() if len(v) > 1}
+        for shape, cells in by_axes([by_id[i] for i in sweep.cells], varying).items():
+            assert len({where[c.id] for c in cells}) == 1, f"{sweep.name}: {shape}"
+            if "workers=1" in shape:
+                assert "axum" in {c.variant for c in cells}
+
+
+def test_a_side_of_a_comparison_joins_its_head_cells_group() -> None:
+    """The hook for two sides of one cell ("axum@baseline" beside "axum"): grouped by shape."""
+    whole = plan(variants="axum,fastapi-sync", concurrency="1,10")
+    sides = [CellSpec(variant=f"{c.variant}@baseline", params=c.params) for c in whole.cells]
+    both = whole.model_copy(update={"cells": [*whole.cells, *sides]})  # in no sweep
+    groups = shards.groups(both)
+    assert len(groups) == 2
+    for group in groups:
+        assert len({c.params.concurrency for c in group}) == 1
+        assert sorted(c.variant for c in group) == sorted(
+            ["axum", "axum@baseline", "fastapi-sync", "fastapi-sync@baseline"]
+        )
+    assert shards.head("axum@baseline") == "axum" and shards.head("axum") == "axum"
+
+
+def test_shards_balance_whole_groups_by_estimated_time() -> None:
+    # seed-exact's request counts: fastapi-sync-psycopg2 takes far longer than axum; granian
+    # runs fastapi-async alone (psycopg2's variant has no granian, Axum no runtime axis)
+    p = plan("seed-exact", runtime="uvicorn-standard,granian", concurrency="1,10")
+    groups = shards.groups(p)
+    assert sorted(len(g) for g in groups) == [1, 1, 3, 3]
+    cost = [sum(profiles.estimate(c, VARIANTS, p.measure) for c in g) for g in groups]
+    assert min(cost) * 2 < max(cost)  # two short groups together are still the lighter shard
     parts = shards.split(p, 3, VARIANTS)
-    sizes = sorted(len(s.cells) for s in parts)
-    assert sizes != [1, 2, 2], "a count-balanced split; expected the slow variant alone"
-    slowest = max(p.cells, key=lambda c: profiles.estimate(c, VARIANTS, p.measure))
-    assert [slowest.id] in [s.cells for s in parts]
+    where = shard_of(parts)
+    short = {where[c.id] for g in groups if len(g) == 1 for c in g}
+    long = [{where[c.id] for c in g} for g in groups if len(g) == 3]
+    assert len(short) == 1 and long[0] != long[1] and short.isdisjoint(long[0] | long[1])
     listing = shards.listing(p, 3, VARIANTS)
     assert [e["shard"] for e in listing] == ["1/3", "2/3", "3/3"]
     assert sum(int(str(e["cells"])) for e in listing) == len(p.cells)
+    assert sum(int(str(e["groups"])) for e in listing) == 4
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "x", "1/0", "2"])
@@ -218,9 +279,12 @@ def test_bad_shards_are_usage_errors(text: str) -> None:
         shards.parse(text)
 
 
-def test_more_shards_than_cells_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="cannot split a plan of 5 cells into 6"):
-        shards.split(plan(), 6, VARIANTS)
+def test_more_shards_than_comparison_groups_is_a_usage_error_naming_the_most() -> None:
+    with pytest.raises(UsageError, match=r"plan of 1 comparison group into 2 shards; use 1 shard"):
+        shards.split(plan(), 2, VARIANTS)  # five variants of one shape: one group
+    two = plan(concurrency="1,10")
+    with pytest.raises(UsageError, match=r"of 2 comparison groups into 3 shards; use 1 to 2 sh"):
+        shards.split(two, 3, VARIANTS)
 
 
 def test_open_loop_cells_follow_each_shape_at_the_profiles_rates() -> None:

@@ -5,7 +5,9 @@ job's matrix is the plan job's listing, the artifacts the shard jobs upload are 
 report job downloads, the profile choice is matrix.toml's profiles. Then the workflow's own
 `run:` scripts run here, as written, with the smoke profile and two shards: the plan job's
 listing, each shard job's steps, the download reproduced by copying each shard's run folder
-where download-artifact puts it, the report job's merge and its comparison step. Real
+where download-artifact puts it, the report job's merge and its comparison step. A shard holds
+whole comparison groups and smoke is one load shape, so those runs use a copy of matrix.toml
+whose smoke profile has two shapes; with the real one, the plan job lists one shard. Real
 Postgres, servers and oha; only GitHub's actions (checkout, setup-python, cache, the artifact
 store) are stood in for, and `nox` is a shim running this interpreter's nox with its session
 venvs in a folder of its own, `.nox/workflow-test/`, so that the test never replaces a
@@ -29,7 +31,7 @@ import yaml
 
 from bench import REPO
 from bench.model import store
-from bench.plan import profiles
+from bench.plan import matrix, profiles
 from bench.plan.matrix import Variant
 
 WORKFLOW = REPO / ".github" / "workflows" / "bench.yml"
@@ -193,27 +195,62 @@ def nox_shim(folder: Path) -> Path:
     return shim.parent
 
 
-def planned_cells(profile: str) -> list[str]:
+def planned_cells(profile: str, env: dict[str, str]) -> list[str]:
     """The cell ids of a profile's whole plan, in plan order, from `--dry-run`."""
     dry = subprocess.run(
         [sys.executable, "-m", "bench", "run", "--profile", profile, "--dry-run"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     return re.findall(r"^\s+\d+\s+([0-9a-f]{12})\s", dry.stdout, re.MULTILINE)
 
 
+SMOKE_SHAPES = (
+    'variants = ["fastapi-sync", "fastapi-async", "axum"]\naxes = { keepalive = [false, true] }\n'
+)
+
+
+def two_shape_smoke(folder: Path) -> Path:
+    """A copy of matrix.toml whose smoke profile runs three variants at two load shapes
+    (keepalive off and on): two comparison groups, so two shards."""
+    text, marker = matrix.MATRIX.read_text(), "[profiles.smoke]\n"
+    assert text.count(marker) == 1
+    path = folder / "matrix.toml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.replace(marker, marker + SMOKE_SHAPES))
+    return path
+
+
+def shim_env(tmp_path: Path) -> dict[str, str]:
+    """This environment with `nox` the shim (nox_shim)."""
+    return {**os.environ, "PATH": f"{nox_shim(tmp_path / 'nox')}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_the_plan_job_lists_no_more_shards_than_the_plan_has_comparison_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = shim_env(tmp_path)
+    plan = Job("plan", tmp_path / "plan")
+    stdout = run_step(plan, "list", env, timeout=600)  # smoke: one shape, two shards asked
+    listing = json.loads(expand(plan.spec["outputs"]["shards"], plan))
+    assert [(e["shard"], e["groups"]) for e in listing] == [("1/1", 1)]
+    assert "::notice::the smoke plan has 1 comparison group(s): 1 shard job(s), not 2" in stdout
+    monkeypatch.setitem(INPUTS, "shards", "two")
+    run_step(Job("plan", tmp_path / "bad"), "list", env, timeout=60, code=1)
+
+
 def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PATH": f"{nox_shim(tmp_path / 'nox')}{os.pathsep}{os.environ['PATH']}"}
-    planned = planned_cells("smoke")
-    assert planned
+    env = {**shim_env(tmp_path), matrix.MATRIX_ENV: str(two_shape_smoke(tmp_path / "matrix"))}
+    planned = planned_cells("smoke", env)
+    assert len(planned) == 6
 
     plan = Job("plan", tmp_path / "plan")
     run_step(plan, "list", env, timeout=600)
     listing = json.loads(expand(plan.spec["outputs"]["shards"], plan))
     assert [entry["shard"] for entry in listing] == ["1/2", "2/2"]  # one entry per shard
+    assert [entry["groups"] for entry in listing] == [1, 1]
     assert sum(entry["cells"] for entry in listing) == len(planned)
 
     uploaded: dict[str, Path] = {}
@@ -229,6 +266,8 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
         run = store.load(folder / "results.json")
         assert run.plan.shard and f"{run.plan.shard.index}/{run.plan.shard.count}" == entry["shard"]
         assert len(run.cells) == entry["cells"]
+        assert len({c.params.keepalive for c in run.cells}) == 1  # one shape, every variant
+        assert sorted(c.variant for c in run.cells) == ["axum", "fastapi-async", "fastapi-sync"]
         uploaded[name] = folder
 
     report = Job("report", tmp_path / "report-job")
@@ -249,6 +288,7 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
 
     run_step(report, "compare", env, timeout=600)  # no committed reference for smoke
     assert "no committed reference for profile smoke" in report.summary.read_text()
+    assert "measured in different runs" not in summary  # every comparison within one shard
     compare = subprocess.run(  # the step's command against the default reference, no threshold
         ["nox", "-s", "compare", "--", "default", str(merged_dir)],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=600,

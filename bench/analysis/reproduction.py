@@ -17,7 +17,9 @@ p99.9, peak memory): the published one, this run's with an interval, and a verdi
   than 95%; a single repeat has none.
 - Verdict: reproduced when the published ratio lies inside that interval (or at the point,
   with one repeat) widened by TOLERANCE either way, for what differs between machines;
-  otherwise the size and direction of the difference, with the reasons the run knows.
+  otherwise the size and direction of the difference, with the reasons the run knows. None
+  when the two cells were measured in different runs (shards of a merged run): a ratio
+  between two machines, or two moments of one, says nothing about the stacks.
 """
 
 import dataclasses
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 
 from bench.analysis import ceilings, latency, stats
 from bench.model.published import PublishedRun
-from bench.model.results import DEFAULT_LIMIT, Cell, Repeat, Run, axis_value
+from bench.model.results import DEFAULT_LIMIT, Cell, Repeat, Run, axis_value, runs_of
 
 TOLERANCE = 0.25
 PAIRS = (("axum", "fastapi"), ("fastapi-async", "fastapi"), ("axum", "fastapi-async"))
@@ -127,6 +129,12 @@ class Ratio:
     low: float | None  # this run's interval (None: a single repeat)
     high: float | None
     reasons: list[str]
+    runs: tuple[str, ...] = ()  # the two cells' runs when they differ: no verdict
+
+    @property
+    def judged(self) -> bool:
+        """Whether the ratio gets a verdict: both cells were measured in one run."""
+        return not self.runs
 
     @property
     def reproduced(self) -> bool:
@@ -141,7 +149,10 @@ class Ratio:
         return self.ours / self.published - 1
 
     def verdict(self) -> str:
-        """ "reproduced", or "not reproduced: 34% smaller (same ordering)"."""
+        """ "reproduced", or "not reproduced: 34% smaller (same ordering)"; "no verdict: ..."
+        for cells of different runs."""
+        if not self.judged:
+            return "no verdict: measured in different runs"
         if self.reproduced:
             return "reproduced"
         size = f"{abs(self.difference):.0%} {'larger' if self.difference > 0 else 'smaller'}"
@@ -198,7 +209,10 @@ def _ratio(run: Run, source: PublishedRun, a: Match, b: Match, name: str) -> Rat
     published = source.ratio(name, a.row, b.row)
     if published is None or not values(a.cell, name) or not figure(b.cell, name):
         return None
+    runs = runs_of([a.cell, b.cell])
     found = Ratio(a.row, b.row, name, published, *ratio(a.cell, b.cell, name), reasons=[])
+    if len(runs) > 1:
+        return dataclasses.replace(found, runs=tuple(runs))
     if found.reproduced:
         return found
     return dataclasses.replace(found, reasons=_reasons(run, source, a, b, name))

@@ -1,7 +1,8 @@
 """Merge runs (shards of one plan, e.g. CI jobs) into one run, refusing what does not belong.
 
 Shards must come from the same plan, machine kind (CPU model and count), commit, locks (the
-packages of every variant's environment, a Rust variant's crates) and CPU plan.
+packages of every variant's environment, a Rust variant's crates) and CPU plan. Each merged
+cell records its shard's run: the report gives no verdict between cells of different runs.
 """
 
 from typing import Any
@@ -51,7 +52,8 @@ def _short(value: Any) -> str:
 
 
 def merge(runs: list[Run], run_id: str) -> Run:
-    """One run holding every cell of `runs`, in plan order; unmeasured cells listed as missing."""
+    """One run holding every cell of `runs`, in plan order, each with the run that measured it
+    (`measured_in`); unmeasured cells listed as missing."""
     first = runs[0]
     seen: dict[str, str] = {}
     for run in runs:
@@ -65,7 +67,12 @@ def merge(runs: list[Run], run_id: str) -> Run:
             seen[cell.id] = run.run_id
     plan = first.plan.model_copy(update={"shard": None})
     order = {c.id: i for i, c in enumerate(plan.cells)}
-    cells = sorted((c for r in runs for c in r.cells), key=lambda c: order[c.id])
+    measured = (  # each cell remembers its shard's run (a merged run's cells keep theirs)
+        c.model_copy(update={"measured_in": c.measured_in or r.run_id})
+        for r in runs
+        for c in r.cells
+    )
+    cells = sorted(measured, key=lambda c: order[c.id])
     metadata = first.metadata.model_copy(deep=True)
     metadata.merged_from = [r.run_id for r in runs]
     for run in runs[1:]:

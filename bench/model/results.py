@@ -15,12 +15,14 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                repeat's `latency_hdr`; a soak run's `soak` (bursts against one variant, its
                server's memory over time, the growth after warm-up); the plan's `seed`;
                each repeat's `canary`; an A/B run's `baseline` (its cells' variants are
-               named NAME@baseline).
+               named NAME@baseline); in a merged run, each cell's `measured_in` (the
+               shard's run).
 """
 
 import hashlib
 import json
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -306,6 +308,11 @@ class Cell(CellSpec):
     repeats: list[Repeat] = []
     artifacts: dict[str, str] = Field({}, description="name -> path relative to the run folder")
     error: str | None = Field(None, description="why the cell could not be measured")
+    measured_in: str | None = Field(  # absent from the file when None: other files unchanged
+        None,
+        exclude_if=lambda v: v is None,
+        description="in a merged run: the run (shard) that measured this cell",
+    )
 
     @property
     def ok(self) -> bool:
@@ -438,14 +445,24 @@ class Run(_Model):
         return self.plan.profile
 
 
-def by_axes(cells: list[Cell], axes: dict[str, list[Any]]) -> dict[str, list[Cell]]:
-    """Cells grouped by their values of `axes` ("c=10 keepalive=on"), in the order given.
+def runs_of(cells: Iterable[Cell]) -> list[str]:
+    """The runs that measured `cells`, sorted: a merged run's shards (none for the cells of
+    one unmerged run). Two or more: the cells were measured apart, maybe on other machines."""
+    return sorted({c.measured_in for c in cells if c.measured_in is not None})
+
+
+C = TypeVar("C", bound=CellSpec)
+
+
+def by_axes(cells: list[C], axes: dict[str, list[Any]]) -> dict[str, list[C]]:
+    """Cells grouped by their values of `axes` ("c=10 keepalive=on"), in the order given: the
+    load shapes whose cells the report compares with each other (shards keep them together).
 
     A cell without a value for an axis (workers of a Rust server) joins the group of the
-    axis's first value, the one it was planned at.
+    axis's first value, the one it was planned at. The variant plays no part.
     """
     names = {"concurrency": "c"}
-    groups: dict[str, list[Cell]] = {}
+    groups: dict[str, list[C]] = {}
     for cell in cells:
         values = cell.params.model_dump()
         parts = [

@@ -39,3 +39,13 @@ def fmt_ms(value: float) -> str:
 def fmt_1(value: float) -> str:
     """One decimal."""
     return f"{value:.1f}"
+
+
+def apart(runs: list[str]) -> str:
+    """How the report names cells measured in different runs: "measured in different runs
+    (`a`, `b`: shards of this merged run, maybe on different machines)"."""
+    names = ", ".join(f"`{r}`" for r in runs)
+    return (
+        f"measured in different runs ({names}: shards of this merged run, maybe on different "
+        "machines)"
+    )

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.analysis import latency, stats
-from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes
+from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
 from bench.model.store import load
 from bench.render import ab, canary, details, index, limits, openloop, plots, reproduction, soak
-from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold_long, table
+from bench.render.markdown import TIMES, apart, fmt_1, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
 MAX_CV = 0.05
@@ -130,7 +130,10 @@ def _sweep(number: int, sweep: Sweep, run: Run) -> str:
     if not cells:
         return "\n\n".join([*parts, "No cell of this sweep was measured."])
     shapes = by_axes(cells, varying)
-    if len(shapes) == 1:
+    if len(shapes) == 1 and len(runs := runs_of(cells)) > 1:  # shards split by an older split
+        parts.append(_main_table(cells, compare=False))
+        parts.append(f"These cells were {apart(runs)}: no change vs {BASELINE} is given.")
+    elif len(shapes) == 1:
         parts.append(_main_table(cells))
     else:
         parts += [_sweep_table(row, shapes) for row in SWEEP_ROWS]
@@ -138,8 +141,9 @@ def _sweep(number: int, sweep: Sweep, run: Run) -> str:
     return "\n\n".join(parts + (["\n".join(failed)] if failed else []))
 
 
-def _main_table(cells: list[Cell]) -> str:
-    baseline = next((c for c in cells if c.variant == BASELINE), None)
+def _main_table(cells: list[Cell], compare: bool = True) -> str:
+    """Every figure of each cell of one shape, and the change vs BASELINE where `compare`."""
+    baseline = next((c for c in cells if c.variant == BASELINE), None) if compare else None
     header = ["", *(c.variant for c in cells)] + (["change vs " + BASELINE] if baseline else [])
     rows = []
     for row in ROWS:

@@ -4,6 +4,7 @@ from bench.analysis import reproduction
 from bench.analysis.reproduction import Match, Ratio, Reproduction
 from bench.model import published
 from bench.model.results import Run
+from bench.render import markdown
 from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold, table
 
 NAMES = {"fastapi": "FastAPI (sync)", "fastapi-async": "FastAPI async", "axum": "Axum"}
@@ -18,9 +19,10 @@ def section(run: Run) -> str:
     if not found:
         return ""
     ratios = [r for rep in found for r in rep.ratios]
-    done = sum(r.reproduced for r in ratios)
+    judged = [r for r in ratios if r.judged]
+    done = sum(r.reproduced for r in judged)
     intro = (
-        f"**{done} of {len(ratios)} published ratios reproduced** within "
+        f"**{done} of {len(judged)} published ratios reproduced** within "
         f"{reproduction.TOLERANCE:.0%}. Absolute numbers belong to their machine; ratios "
         "between stacks measured on one machine travel. A ratio is reproduced when the "
         "published one lies within this run's interval widened by "
@@ -28,6 +30,10 @@ def section(run: Run) -> str:
         "repeats (each repeat's own latency percentiles, its server's peak RSS); the "
         "interval combines the two 95% intervals' ends (conservative; none with one repeat)."
     )
+    if apart := [r for r in ratios if not r.judged]:
+        runs = sorted({run for r in apart for run in r.runs})
+        some = f"{len(apart)} ratios compare" if len(apart) > 1 else "1 ratio compares"
+        intro += f" {some} cells {markdown.apart(runs)}: no verdict."
     parts = ["## Reproduction of the published comparison", intro, _this_run(run, found)]
     parts.append(f"### Against {found[0].source.title}\n\n{_against(found[0])}")
     parts += [fold(f"Against {rep.source.title}", _against(rep)) for rep in found[1:]]
@@ -116,5 +122,5 @@ def _ratio_row(r: Ratio, differences: bool) -> list[str]:
         else "one repeat"
     )
     reasons = r.reasons or (["the cells differ from the published setting (below)"] * differences)
-    why = "; ".join(reasons) if not r.reproduced else ""
+    why = "; ".join(reasons) if r.judged and not r.reproduced else ""
     return [title, _times(r.published), _times(r.ours), interval, r.verdict(), why]
