@@ -5,7 +5,7 @@ job's matrix is the plan job's listing, the artifacts the shard jobs upload are 
 report job downloads, the profile choice is matrix.toml's profiles. Then the workflow's own
 `run:` scripts run here, as written, with the smoke profile and two shards: the plan job's
 listing, each shard job's steps, the download reproduced by copying each shard's run folder
-where download-artifact puts it, the report job's merge and its comparison step. A shard holds
+where download-artifact puts it, the report job's merge; and the pull request's A/B job. A shard holds
 whole comparison groups and smoke is one load shape, so those runs use a copy of matrix.toml
 whose smoke profile has two shapes; with the real one, the plan job lists one shard. Real
 Postgres, servers and oha; only GitHub's actions (checkout, setup-python, cache, the artifact
@@ -36,7 +36,8 @@ from bench.plan.matrix import Variant
 
 WORKFLOW = REPO / ".github" / "workflows" / "bench.yml"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-INPUTS = {"profile": "smoke", "shards": "2", "fail-on-regression": "10"}  # workflow_dispatch
+INPUTS = {"profile": "smoke", "shards": "2"}  # workflow_dispatch
+BASE_SHA = "github.event.pull_request.base.sha"  # a pull request's base: HEAD here
 SHELL = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]  # GitHub's `shell: bash`
 ENVDIR = REPO / ".nox" / "workflow-test"  # the session venvs of the nox the scripts run
 
@@ -103,6 +104,10 @@ def evaluate(expression: str, job: Job) -> str:
         return written[match[2]]
     if expression == "runner.temp":
         return str(job.temp)
+    if expression == BASE_SHA:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     pytest.fail(f"this test cannot evaluate ${{{{ {expression} }}}}: teach evaluate() about it")
 
 
@@ -162,7 +167,11 @@ def test_the_workflow_names_only_what_exists_and_wires_its_jobs_together() -> No
     for path in workflow["on"]["pull_request"]["paths"]:
         assert list(REPO.glob(path.removesuffix("/**"))), f"pull_request path {path} is no file"
     assert workflow["defaults"]["run"]["shell"] == "bash"  # what SHELL runs
-    plan, shard, report = (workflow["jobs"][name] for name in ("plan", "shard", "report"))
+    ab, plan, shard, report = (workflow["jobs"][n] for n in ("ab", "plan", "shard", "report"))
+    assert "github.event_name == 'pull_request'" in ab["if"]  # a pull request: A/B only
+    assert "github.event_name == 'workflow_dispatch'" in plan["if"]  # the matrix: by hand
+    assert ab["env"]["BASE"] == f"${{{{ {BASE_SHA} }}}}"
+    assert uses("ab", "actions/checkout")[0]["with"]["fetch-depth"] == 0  # the base, too
     assert plan["outputs"]["shards"] == "${{ steps.list.outputs.shards }}"
     assert shard["needs"] == "plan"
     assert shard["strategy"] == {
@@ -286,15 +295,7 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     summary = report.summary.read_text()
     assert (merged_dir / "report.md").read_text() in summary
 
-    run_step(report, "compare", env, timeout=600)  # no committed reference for smoke
-    assert "no committed reference for profile smoke" in report.summary.read_text()
     assert "measured in different runs" not in summary  # every comparison within one shard
-    compare = subprocess.run(  # the step's command against the default reference, no threshold
-        ["nox", "-s", "compare", "--", "default", str(merged_dir)],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert compare.returncode == 0, compare.stderr
-    assert compare.stdout.startswith("# Run merged against ")
 
     lone = Job("report", tmp_path / "report-job-one-shard")  # one artifact: extracted into path
     first = next(iter(uploaded.values()))  # shard 1/2
@@ -302,3 +303,27 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     stdout = run_step(lone, "merge", env, timeout=600, code=1)
     assert "(shard 2/2 not given)" in stdout
     assert "**Missing**" in lone.summary.read_text()  # the partial report, in the summary
+
+
+def test_the_ab_job_measures_head_against_base_in_one_run_and_gates(
+    oha: Path, tmp_path: Path
+) -> None:
+    """The pull request's job, its scripts as written: smoke, two Python variants, the base
+    being HEAD (this checkout is the head): both sides measured, head ÷ base in the summary."""
+    folder = tmp_path / "matrix"
+    folder.mkdir()
+    text, marker = matrix.MATRIX.read_text(), "[profiles.smoke]\n"
+    two = 'variants = ["fastapi-async", "fastapi-tuned"]\n'
+    (folder / "matrix.toml").write_text(text.replace(marker, marker + two))
+    env = {**shim_env(tmp_path), matrix.MATRIX_ENV: str(folder / "matrix.toml")}
+    job = Job("ab", tmp_path / "ab-job")
+    run_step(job, "run", env, timeout=900)
+    run_step(job, "verdict", env, timeout=300)
+    (upload,) = job.uses("actions/upload-artifact")
+    run = store.load(Path(expand(upload["with"]["path"], job)) / "results.json")
+    assert run.plan.baseline is not None and run.plan.baseline.commit == evaluate(BASE_SHA, job)
+    assert sorted(c.variant for c in run.cells) == [
+        "fastapi-async", "fastapi-async@baseline", "fastapi-tuned", "fastapi-tuned@baseline"
+    ]  # fmt: skip
+    summary = job.summary.read_text()
+    assert summary.startswith("## Head ÷ baseline") and "fastapi-tuned" in summary
