@@ -151,8 +151,9 @@ def running(
     It is given the database's URL, passfile and schema in its environment, never in its
     argv. Its output goes to `log_path` (appended to with `append`)."""
     if not variant.executable.exists():
-        how = "run without --no-build" if variant.own_name != variant.name else "run `nox -s build`"
-        raise BenchError(f"{variant.name} is not built: {how} (python -m bench build)")
+        how = "`nox -s build` (python -m bench build)"
+        how = "the run without --no-build" if variant.own_name != variant.name else how
+        raise BenchError(f"{variant.name} is not built: run {how}")
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
