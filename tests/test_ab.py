@@ -184,3 +184,21 @@ def test_holm_adjusts_step_down() -> None:
     adjusted = ab.holm([0.01, 0.04, None, 0.03])
     assert adjusted[2] is None
     assert [adjusted[i] for i in (0, 1, 3)] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_a_head_that_fell_fails_the_gate_of_compare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stored run with fastapi-tuned's head at 80% of its throughput in every round: a
+    significant fall of 20%, so `--fail-on-regression 10` exits 1 naming it, and 25 does not."""
+    run = store.load(STORED)
+    cells = {c.variant: c for c in run.cells}
+    baseline_rps = {r.index: r.load.rps for r in cells["fastapi-tuned@baseline"].repeats}
+    for repeat in cells["fastapi-tuned"].repeats:
+        repeat.load.rps = 0.8 * baseline_rps[repeat.index]
+    store.save(run, tmp_path / "results.json")
+    assert main(["compare", str(tmp_path), "--fail-on-regression", "10"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("regression: fastapi-tuned c=10"), err
+    assert "head ÷ baseline ×0.800 (significant: slower" in err[0]
+    assert main(["compare", str(tmp_path), "--fail-on-regression", "25"]) == 0

@@ -78,17 +78,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from bench.render.compare import render
 
     comparison = compare.compare(*runs)
-    text = render(comparison)
-    _emit(text, out)
     found = compare.regressions(comparison, pct) if pct is not None else []
-    for cell in found:
-        t = cell.throughput
-        print(
-            f"regression: {cell.variant} {cell.label}: {t.median_a:.0f} -> {t.median_b:.0f} rps "
-            f"({t.change_pct:+.1f}%, {t.verdict})",
-            file=sys.stderr,
-        )
-    return 1 if found else 0
+    return _emit(
+        render(comparison),
+        out,
+        [
+            f"{c.variant} {c.label}: {c.throughput.median_a:.0f} -> {c.throughput.median_b:.0f} "
+            f"rps ({c.throughput.change_pct:+.1f}%, {c.throughput.verdict})"
+            for c in found
+        ],
+    )
 
 
 def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> int:
@@ -100,20 +99,24 @@ def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> in
     from bench.analysis import ab  # scipy loads only when runs are compared
     from bench.render.ab import ratio, section
 
-    _emit(section(run) + "\n", out)
     found = ab.regressions(ab.pairs(run), pct) if pct is not None else []
-    for pair in found:
-        t = pair.throughput
-        print(
-            f"regression: {pair.variant} {pair.label}: head ÷ baseline {ratio(t.ratio)} "
-            f"({t.verdict}, p={t.p_holm:.2g})",
-            file=sys.stderr,
-        )
-    return 1 if found else 0
+    return _emit(
+        section(run) + "\n",
+        out,
+        [
+            f"{p.variant} {p.label}: head ÷ baseline {ratio(p.throughput.ratio)} "
+            f"({p.throughput.verdict}, p={p.throughput.p_holm:.2g})"
+            for p in found
+        ],
+    )
 
 
-def _emit(text: str, out: Path | None) -> None:
-    """A comparison's Markdown to stdout, and to --out."""
+def _emit(text: str, out: Path | None, regressions: list[str]) -> int:
+    """A comparison's Markdown to stdout (and to --out), each regression on stderr; the exit
+    code: 1 when there is one."""
     print(text, end="")
     if out is not None:
         out.write_text(text)
+    for line in regressions:
+        print(f"regression: {line}", file=sys.stderr)
+    return 1 if regressions else 0
