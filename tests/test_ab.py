@@ -19,6 +19,7 @@ from bench.cli import main
 from bench.model import store
 from bench.model.results import Baseline
 from bench.plan.matrix import MATRIX
+from bench.render.markdown import TIMES
 from bench.sut import baseline
 
 STORED = Path(__file__).with_name("data") / "results-v2-ab.json"  # smoke, --baseline HEAD
@@ -200,5 +201,5 @@ def test_a_head_that_fell_fails_the_gate_of_compare(
     assert main(["compare", str(tmp_path), "--fail-on-regression", "10"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("regression: fastapi-tuned c=10"), err
-    assert "head ÷ baseline ×0.800 (significant: slower" in err[0]
+    assert f"head ÷ baseline {TIMES}0.800 (significant: slower" in err[0]
     assert main(["compare", str(tmp_path), "--fail-on-regression", "25"]) == 0

@@ -3,15 +3,15 @@
 What could drift is checked as structure: every `nox -s SESSION` it names exists, the shard
 job's matrix is the plan job's listing, the artifacts the shard jobs upload are the ones the
 report job downloads, the profile choice is matrix.toml's profiles. Then the workflow's own
-`run:` scripts run here, as written, with the smoke profile and two shards: the plan job's
-listing, each shard job's steps, the download reproduced by copying each shard's run folder
-where download-artifact puts it, the report job's merge; and the pull request's A/B job. A shard holds
-whole comparison groups and smoke is one load shape, so those runs use a copy of matrix.toml
-whose smoke profile has two shapes; with the real one, the plan job lists one shard. Real
-Postgres, servers and oha; only GitHub's actions (checkout, setup-python, cache, the artifact
-store) are stood in for, and `nox` is a shim running this interpreter's nox with its session
-venvs in a folder of its own, `.nox/workflow-test/`, so that the test never replaces a
-session venv someone else is using in the checkout.
+`run:` scripts run here, as written, with the smoke profile: the pull request's A/B job; and
+the matrix with two shards: the plan job's listing, each shard job's steps, the download
+reproduced by copying each shard's run folder where download-artifact puts it, the report
+job's merge. A shard holds whole comparison groups and smoke is one load shape, so those runs
+use a copy of matrix.toml whose smoke profile has two shapes; with the real one, the plan job
+lists one shard. Real Postgres, servers and oha; only GitHub's actions (checkout,
+setup-python, cache, the artifact store) are stood in for, and `nox` is a shim running this
+interpreter's nox with its session venvs in a folder of its own, `.nox/workflow-test/`, so
+that the test never replaces a session venv someone else is using in the checkout.
 """
 
 import fnmatch
