@@ -102,26 +102,30 @@ def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
 ) -> None:
     """The baseline is a commit whose fastapi-async does 1 ms of blocking work per request:
     both sides are built and measured in the same rounds, and head ÷ baseline calls head
-    significantly faster."""
+    significantly faster; in the open loop both sides are offered the baseline's rate."""
     text = head_text(ASYNC_APP)
     assert SLOW[0] in text, "the endpoint changed: update SLOW"
     slower = throwaway_commit(tmp_path, {ASYNC_APP: text.replace(*SLOW)})
     removed_worktrees.append(slower)
     out = tmp_path / "run"
     args = ("--profile", "smoke", "--variants", "fastapi-async", "--repeats", "3", "--seed", "5")
+    args += ("--open-loop", "0.5")
     proc = bench("run", *args, "--baseline", slower, "--out", str(out))
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert f"baseline: {slower} ({slower[:12]}) in " in stdout
     run = store.load(out / "results.json")
     assert run.plan.baseline == Baseline(rev=slower, commit=slower)
-    assert [c.variant for c in run.cells] == ["fastapi-async", "fastapi-async@baseline"]
-    head, base = run.cells
+    assert [c.variant for c in run.cells] == ["fastapi-async", "fastapi-async@baseline"] * 2
+    head, base, head_open, base_open = run.cells
+    assert head_open.open_loop is not None and base_open.open_loop is not None
+    assert head_open.open_loop.closed_cell == base_open.open_loop.closed_cell == base.id
+    assert head_open.open_loop.offered_rps == base_open.open_loop.offered_rps  # one load
     assert head.server is not None and base.server is not None
     assert "fastapi-async@baseline" not in " ".join(head.server.command)
     assert "/fastapi-async@baseline/" in " ".join(base.server.command)
     assert {r.index for r in head.repeats} == {r.index for r in base.repeats} == {0, 1, 2}
-    (pair,) = ab.pairs(run)
+    pair, _ = ab.pairs(run)
     assert pair.throughput.verdict == "significant: faster", pair
     assert pair.throughput.ratio is not None and pair.throughput.ratio > 1.2
     report = (out / "report.md").read_text()

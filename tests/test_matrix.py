@@ -1,12 +1,14 @@
 """Plans from matrix.toml: sweeps, cross products, skips, overrides, estimates and shards."""
 
 import itertools
+import random
 
 import pytest
 
 from bench.errors import UsageError
 from bench.model.results import Cell, CellSpec, Measure, Plan, Shard, by_axes
 from bench.plan import matrix, profiles, shards
+from bench.plan.matrix import SIDE
 from bench.run.runner import round_order
 
 VARIANTS = matrix.load_variants()
@@ -324,3 +326,23 @@ def test_each_rounds_order_is_a_shuffle_reproducible_from_the_seed() -> None:
     assert len({tuple(c.id for c in o) for o in orders}) == 3  # each round its own order
     assert round_order(cells, 8, "closed", 0) != orders[0] != round_order(cells, 7, "open", 0)
     assert round_order(cells, None, "closed", 0) == cells  # no seed: plan order
+    plain = list(cells)
+    random.Random("7/closed/0").shuffle(plain)
+    assert orders[0] == plain  # singletons: the plain shuffle of the cells
+
+
+def test_both_sides_of_an_ab_cell_run_one_after_the_other_in_a_drawn_order() -> None:
+    """Pairs keyed by the variant's own name and the parameters: adjacent in every round,
+    each pair's first side drawn from the seed (both orders occur), reproducibly."""
+    cells = [Cell(variant=v + side, params=c.params) for c in plan("full").cells
+             for v in [c.variant] for side in ("", SIDE)]  # fmt: skip
+    key = lambda c: (c.variant.removesuffix(SIDE), c.params)  # noqa: E731
+    orders = [round_order(cells, 3, "closed", i, key) for i in range(4)]
+    assert orders == [round_order(cells, 3, "closed", i, key) for i in range(4)]
+    firsts = set()
+    for order in orders:
+        assert sorted(order, key=cells.index) == cells
+        for first, second in zip(order[::2], order[1::2], strict=True):
+            assert key(first) == key(second) and first.variant != second.variant
+            firsts.add(first.variant.endswith(SIDE))
+    assert firsts == {True, False}

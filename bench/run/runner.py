@@ -127,15 +127,33 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
     return run
 
 
-def round_order(cells: list[T], seed: int | None, mode: str, index: int) -> list[T]:
+def round_order(
+    cells: list[T],
+    seed: int | None,
+    mode: str,
+    index: int,
+    pair: Callable[[T], object] | None = None,
+) -> list[T]:
     """The order of round `index` of the `mode` cells: shuffled from the run's seed, so that a
     steady drift of the machine spreads over every cell instead of always landing on the one
-    measured last (plan order when the seed is None)."""
+    measured last (plan order when the seed is None).
+
+    Cells with one `pair` key (both sides of an A/B run's cell) run one right after the other,
+    in an order of their own drawn from the seed: the two sides of a round's ratio then see
+    the machine seconds apart, not minutes. With no two cells sharing a key, the order is
+    the plain shuffle of the cells.
+    """
     if seed is None:
         return list(cells)
-    order = list(cells)
-    random.Random(f"{seed}/{mode}/{index}").shuffle(order)
-    return order
+    groups: dict[object, list[T]] = {}
+    for number, cell in enumerate(cells):
+        groups.setdefault(pair(cell) if pair else number, []).append(cell)
+    order = list(groups.values())
+    rng = random.Random(f"{seed}/{mode}/{index}")
+    rng.shuffle(order)
+    for group in order:
+        rng.shuffle(group)
+    return [cell for group in order for cell in group]
 
 
 def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
@@ -144,7 +162,7 @@ def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
     for mode in ("closed", "open"):
         cells = [c for c in run.cells if c.params.mode == mode]
         for index in range(ctx.opts.plan.measure.repeats):
-            order = round_order(cells, run.plan.seed, mode, index)
+            order = round_order(cells, run.plan.seed, mode, index, _side_of)
             for cell in (c for c in order if _going(c) and len(c.repeats) == index):
                 ctx.db = ctx.watch.check(f"{cell.variant} {cell.label}")
                 _run_repeat(cell, index, ctx, on_phase)
@@ -154,6 +172,11 @@ def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
                         f"stopped at the first failed cell (--fail-fast): "
                         f"{cell.variant} {cell.label}: {failure}"
                     )
+
+
+def _side_of(cell: Cell) -> tuple[str, Params]:
+    """What both sides of an A/B run's cell share: the variant's own name and the parameters."""
+    return cell.variant.removesuffix(matrix.SIDE), cell.params
 
 
 def _unfinished(run: Run, how: str) -> None:
@@ -231,7 +254,8 @@ def _load_cell(
     )
     target = oha.url(server.url, cell.params)
     if cell.params.mode == "open" and cell.open_loop is None:
-        cell.open_loop = open_loop(cell, ctx.cells)
+        side = matrix.SIDE if ctx.opts.plan.baseline else ""  # A/B: both at the baseline's rate
+        cell.open_loop = open_loop(cell, ctx.cells, cell.variant.removesuffix(side) + side)
     cell.oha_command = oha.command(  # every request recorded, for the latency histograms
         ctx.oha, target, cell.params, measure, None, cell.open_loop, _recording(cell, ctx)
     )
@@ -245,11 +269,13 @@ def _load_cell(
     cell.repeats.append(_repeat(index, cell, ctx, server))
 
 
-def open_loop(cell: Cell, measured: list[Cell]) -> OpenLoop:
-    """The offered rate and connections of an open-loop cell, from its closed-loop cell: the
-    cell's fraction of that cell's median throughput, connections by Little's law on its
-    median p99 latency (never fewer than its concurrency)."""
-    closed = CellSpec(variant=cell.variant, params=cell.params.closed())
+def open_loop(cell: Cell, measured: list[Cell], rate_from: str | None = None) -> OpenLoop:
+    """The offered rate and connections of an open-loop cell, from its closed-loop cell (of
+    variant `rate_from`, by default its own; in an A/B run both sides are offered the
+    baseline's rate, so their latencies compare at one load): the cell's fraction of that
+    cell's median throughput, connections by Little's law on its median p99 latency (never
+    fewer than its concurrency)."""
+    closed = CellSpec(variant=rate_from or cell.variant, params=cell.params.closed())
     source = next((c for c in measured if c.id == closed.id and c.ok), None)
     if source is None or not cell.params.rate:
         raise BenchError(
