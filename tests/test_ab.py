@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
-from test_bench_run import bench
+from test_bench_run import bench, one_line_usage_error
 from test_cli import REPORTS, tree
 
 from bench import REPO
 from bench.analysis import ab
 from bench.cli import main
+from bench.errors import BenchError, UsageError
 from bench.model import store
 from bench.model.results import Baseline
 from bench.plan.matrix import MATRIX
@@ -54,14 +55,12 @@ def throwaway_commit(tmp_path: Path, changes: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def removed_worktrees() -> Iterator[list[str]]:
-    """Commits whose baseline worktrees the test leaves: removed afterwards."""
-    commits: list[str] = []
-    yield commits
-    for commit in commits:
-        path = baseline.worktree(Baseline(rev=commit, commit=commit))
-        if path.exists():
-            git("worktree", "remove", "--force", str(path))
+def worktree() -> Iterator[Path]:
+    """The baseline's worktree, left without changes (a test may write into it)."""
+    path = baseline.worktree()
+    yield path
+    if path.exists():
+        git("-C", str(path), "checkout", "--quiet", "--", ".")
 
 
 def head_text(path: str) -> str:
@@ -69,23 +68,21 @@ def head_text(path: str) -> str:
 
 
 def test_a_bad_baseline_is_one_line_before_anything_is_built(
-    tmp_path: Path, removed_worktrees: list[str]
+    tmp_path: Path, worktree: Path
 ) -> None:
-    """An unknown revision, a matrix without a variant of the plan, a worktree with changes
-    of someone's own: one line, exit 2, no run folder, no worktree, no venv."""
+    """An unknown revision, a matrix without a variant of the plan, a baseline worktree with
+    changes of someone's own: one line, exit 2, nothing built, no run folder."""
     matrix = head_text(MATRIX.relative_to(REPO).as_posix())
     start = matrix.index("[variants.fastapi-tuned]")
     end = matrix.index("[variants.", start + 1)
     lacking = throwaway_commit(tmp_path, {"bench/plan/matrix.toml": matrix[:start] + matrix[end:]})
-    dirty = throwaway_commit(tmp_path, {"README.md": "another commit\n"})
-    removed_worktrees += [lacking, dirty]
-    dirty_path = baseline.checkout(Baseline(rev=dirty, commit=dirty))
-    (dirty_path / "README.md").write_text("someone's own change\n")
+    head = git("rev-parse", "HEAD")
+    baseline.checkout(Baseline(rev=head, commit=head))
+    (worktree / "README.md").write_text("someone's own change\n")
     out, before = tmp_path / "run", tree(REPORTS)
     cases = {
         "no-such-revision-xyz": "is not a commit of this repository",
-        lacking: "declares no variant fastapi-tuned",
-        dirty: "has uncommitted changes",
+        head: "has uncommitted changes (M README.md ...)",
     }
     for rev, says in cases.items():
         proc = bench("run", "--baseline", rev, "--out", str(out))
@@ -93,12 +90,34 @@ def test_a_bad_baseline_is_one_line_before_anything_is_built(
         assert proc.returncode == 2 and stdout == "", (stdout, stderr)  # nothing built
         (line,) = stderr.splitlines()
         assert line.startswith("bench: error: ") and says in line, line
+    git("-C", str(worktree), "checkout", "--quiet", "--", ".")
+    line = one_line_usage_error(bench("run", "--baseline", lacking, "--out", str(out)))
+    assert "declares no variant fastapi-tuned" in line, line
     assert not out.exists() and tree(REPORTS) == before
-    assert not baseline.worktree(Baseline(rev=lacking, commit=lacking)).exists()
+    assert git("-C", str(worktree), "rev-parse", "HEAD") == head  # not moved to `lacking`
+
+
+def test_a_folder_inside_this_checkout_is_never_taken_for_the_worktree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain folder where the worktree goes: git run there would act on this checkout
+    (move its HEAD): refused, and this checkout's HEAD and status stay as they were."""
+    folder = REPO / ".nox" / f"not-a-worktree-{os.getpid()}"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(baseline, "worktree", lambda: folder)
+    before = git("rev-parse", "HEAD"), git("status", "--porcelain")
+    try:
+        with pytest.raises(UsageError, match="is not a git worktree of its own"):
+            baseline.check("HEAD~1")
+        with pytest.raises(BenchError, match="is not a git worktree of its own"):
+            baseline.checkout(Baseline(rev="HEAD~1", commit=git("rev-parse", "HEAD~1")))
+    finally:
+        folder.rmdir()
+    assert (git("rev-parse", "HEAD"), git("status", "--porcelain")) == before
 
 
 def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
-    oha: Path, tmp_path: Path, removed_worktrees: list[str]
+    oha: Path, tmp_path: Path, worktree: Path
 ) -> None:
     """The baseline is a commit whose fastapi-async does 1 ms of blocking work per request:
     both sides are built and measured in the same rounds, and head ÷ baseline calls head
@@ -106,7 +125,6 @@ def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
     text = head_text(ASYNC_APP)
     assert SLOW[0] in text, "the endpoint changed: update SLOW"
     slower = throwaway_commit(tmp_path, {ASYNC_APP: text.replace(*SLOW)})
-    removed_worktrees.append(slower)
     out = tmp_path / "run"
     args = ("--profile", "smoke", "--variants", "fastapi-async", "--repeats", "3", "--seed", "5")
     args += ("--open-loop", "0.5")

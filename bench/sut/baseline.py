@@ -3,8 +3,8 @@ its variants built into their own venvs, measured in the same rounds as this che
 
 A baseline variant is the variant as REV's matrix.toml declares it, named NAME@baseline, its
 folder in the worktree. Everything about REV is checked before anything is built or written:
-that it names a commit, that its matrix declares every variant of the plan, and that a
-worktree left by an earlier run holds REV exactly, without changes of someone's own.
+that it names a commit, that its matrix declares every variant of the plan, and that the
+worktree an earlier run left holds no changes of someone's own (it is moved to REV then).
 """
 
 import subprocess
@@ -33,26 +33,33 @@ def check(rev: str) -> Baseline:
             "e.g. main, HEAD~1 or a commit hash"
         )
     side = Baseline(rev=rev, commit=found.stdout.strip())
-    path = worktree(side)
+    path = worktree()
     if path.exists():
-        head = _git("rev-parse", "HEAD", cwd=path).stdout.strip()
-        changes = _git("status", "--porcelain", cwd=path).stdout.strip()
-        if head != side.commit or changes:
+        status = _git("status", "--porcelain", cwd=path)
+        if not _own(path) or status.stdout.strip():
             what = (
-                f"has uncommitted changes ({changes.splitlines()[0].strip()} ...)"
-                if changes
-                else f"holds {head[:12] or 'no checkout'}, not {side.commit[:12]}"
+                f"has uncommitted changes ({status.stdout.splitlines()[0].strip()} ...)"
+                if _own(path)
+                else "is not a git worktree of its own"
             )
             raise UsageError(
                 f"the baseline's worktree {path} {what}; remove it "
-                f"(git worktree remove --force {path}) and run again"
+                f"(git worktree remove --force {path}, or rm -r) and run again"
             )
     return side
 
 
-def worktree(side: Baseline) -> Path:
-    """Where the baseline is checked out: one worktree per commit, kept for the next run."""
-    return variants_dir().parent / "baseline" / side.commit[:12]
+def _own(path: Path) -> bool:
+    """Whether `path` is the top of a checkout (a worktree), not a folder inside this one,
+    where git would act on this checkout."""
+    top = _git("rev-parse", "--show-toplevel", cwd=path)
+    return top.returncode == 0 and Path(top.stdout.strip()).resolve() == path.resolve()
+
+
+def worktree() -> Path:
+    """Where the baseline is checked out: one worktree, moved to each run's baseline commit
+    (so that cargo and uv rebuild only what changed), kept for the next run."""
+    return variants_dir().parent / "baseline-worktree"
 
 
 def variants(side: Baseline, names: list[str]) -> list[Variant]:
@@ -75,7 +82,7 @@ def variants(side: Baseline, names: list[str]) -> list[Variant]:
             f"--baseline {side.rev}: {where} declares no variant {', '.join(missing)}; "
             "leave it out with --variants, or pick a later revision"
         )
-    root = worktree(side)
+    root = worktree()
     return [
         matrix.variant(
             name + SIDE, {**declared[name], "path": str(root / declared[name]["path"])}, where
@@ -99,13 +106,17 @@ def of(plan: Plan) -> dict[str, Variant]:
 
 
 def checkout(side: Baseline) -> Path:
-    """Check the baseline out in its worktree, unless an earlier run left it there (checked
-    clean by `check`); return its path."""
-    path = worktree(side)
-    if not path.exists():
+    """Check the baseline out in its worktree (created, or moved to the commit: `check` found
+    it clean); return its path."""
+    path = worktree()
+    if path.exists() and not _own(path):  # never a git command on this checkout by mistake
+        raise BenchError(f"{path} is not a git worktree of its own: remove it and run again")
+    if path.exists():
+        done = _git("checkout", "--quiet", "--detach", side.commit, cwd=path)
+    else:
         _git("worktree", "prune")
-        added = _git("worktree", "add", "--detach", str(path), side.commit)
-        if added.returncode != 0:
-            tail = added.stderr.strip().splitlines()[-1:]
-            raise BenchError(f"git worktree add {path} failed: {' '.join(tail)}")
+        done = _git("worktree", "add", "--quiet", "--detach", str(path), side.commit)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:]
+        raise BenchError(f"cannot check out {side.commit[:12]} in {path}: {' '.join(tail)}")
     return path
