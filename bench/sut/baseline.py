@@ -35,11 +35,12 @@ def check(rev: str) -> Baseline:
     side = Baseline(rev=rev, commit=found.stdout.strip())
     path = worktree()
     if path.exists():
-        status = _git("status", "--porcelain", cwd=path)
-        if not _own(path) or status.stdout.strip():
+        own = _own(path)  # git status elsewhere would read this checkout's
+        changes = _git("status", "--porcelain", cwd=path).stdout.strip() if own else ""
+        if not own or changes:
             what = (
-                f"has uncommitted changes ({status.stdout.splitlines()[0].strip()} ...)"
-                if _own(path)
+                f"has uncommitted changes ({changes.splitlines()[0].strip()} ...)"
+                if own
                 else "is not a git worktree of its own"
             )
             raise UsageError(
