@@ -26,9 +26,9 @@ from bench.sut import baseline
 STORED = Path(__file__).with_name("data") / "results-v2-ab.json"  # smoke, --baseline HEAD
 IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}  # fmt: skip
-SLOW = (  # 1 ms of blocking work per request in fastapi-async's endpoint
+SLOW = (  # 2 ms of blocking work per request in fastapi-async's endpoint: clearly slower
     "        return [dict(r) for r in await app.state.pool.fetch(SQL, page.limit)]",
-    "        __import__('time').sleep(0.001)\n"
+    "        __import__('time').sleep(0.002)\n"
     "        return [dict(r) for r in await app.state.pool.fetch(SQL, page.limit)]",
 )
 ASYNC_APP = "python_server/bench_fastapi/fastapi_async.py"
@@ -119,7 +119,7 @@ def test_a_folder_inside_this_checkout_is_never_taken_for_the_worktree(
 def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
     oha: Path, tmp_path: Path, worktree: Path
 ) -> None:
-    """The baseline is a commit whose fastapi-async does 1 ms of blocking work per request:
+    """The baseline is a commit whose fastapi-async does 2 ms of blocking work per request:
     both sides are built and measured in the same rounds, and head ÷ baseline calls head
     significantly faster; in the open loop both sides are offered the baseline's rate."""
     text = head_text(ASYNC_APP)
