@@ -25,7 +25,7 @@ from scipy import stats as scipy_stats
 from bench.analysis import latency
 from bench.analysis.stats import CONFIDENCE, t_quantile
 from bench.model.results import Cell, Repeat, Run
-from bench.plan.matrix import SIDE
+from bench.plan.matrix import head, is_baseline
 
 ALPHA = 1 - CONFIDENCE
 
@@ -124,15 +124,13 @@ def pairs(run: Run) -> list[Pair]:
     throughput verdict for closed-loop cells (an open-loop cell's throughput is the rate it
     was offered), a p99 verdict for every cell."""
     by_id = {c.id: c for c in run.cells}
-    bases = {
-        (c.variant.removesuffix(SIDE), c.params): c for c in run.cells if c.variant.endswith(SIDE)
-    }
+    bases = {(head(c.variant), c.params): c for c in run.cells if is_baseline(c.variant)}
     found: list[tuple[Cell, Cell]] = []
     for spec in run.plan.cells:
-        head = by_id.get(spec.id)
+        cell = by_id.get(spec.id)
         base = bases.get((spec.variant, spec.params))
-        if head is not None and base is not None and not spec.variant.endswith(SIDE):
-            found.append((head, base))
+        if cell is not None and base is not None and not is_baseline(spec.variant):
+            found.append((cell, base))
     rps = [paired(*_rounds(h, b, lambda r: r.load.rps)) for h, b in found]
     p99 = [paired(*_rounds(h, b, lambda r: latency.repeat_ms(r, "p99"))) for h, b in found]
     closed = [h.params.mode == "closed" for h, _ in found]
@@ -140,13 +138,13 @@ def pairs(run: Run) -> list[Pair]:
     p99_holm = holm([m.p_value for m in p99])
     return [
         Pair(
-            head.variant,
-            head.label,
-            head.params.mode,
+            cell.variant,
+            cell.label,
+            cell.params.mode,
             _judged(r, ph, ("faster", "slower")) if c else _offered(r),
             _judged(q, qh, ("higher", "lower")),
         )
-        for (head, _), r, q, c, ph, qh in zip(
+        for (cell, _), r, q, c, ph, qh in zip(
             found, rps, p99, closed, rps_holm, p99_holm, strict=True
         )
     ]

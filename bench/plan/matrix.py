@@ -42,7 +42,7 @@ class Variant:
     @property
     def own_name(self) -> str:
         """Its name in its own matrix: "axum" for both axum and axum@baseline."""
-        return self.name.removesuffix(SIDE)
+        return head(self.name)
 
     @property
     def runtime(self) -> str | None:
@@ -76,6 +76,18 @@ class Variant:
 
 
 SIDE = "@baseline"  # suffix of an A/B run's other side: axum@baseline is axum at the baseline
+
+
+def head(variant: str) -> str:
+    """The variant a side of an A/B comparison stands for: "axum@baseline" -> "axum"."""
+    return variant.removesuffix(SIDE)
+
+
+def is_baseline(variant: str) -> bool:
+    """Whether `variant` names the baseline side of an A/B run ("axum@baseline")."""
+    return variant.endswith(SIDE)
+
+
 KINDS = {"python": ("app", "runtimes"), "rust": ("binary",)}  # what each kind must declare
 
 
@@ -102,7 +114,7 @@ def variant(name: str, spec: dict[str, Any], where: str = "") -> Variant:
     checked: a mistake in it is a UsageError naming the entry."""
     spec = dict(spec)
     where = f"[variants.{name}] in {where or matrix_file()}"
-    if "@" in name and not name.endswith(SIDE):
+    if "@" in name and not is_baseline(name):
         raise UsageError(f"{where}: a variant's name may not hold '@' (NAME{SIDE} is reserved)")
     needed = KINDS.get(spec.get("kind", ""))
     if needed is None:

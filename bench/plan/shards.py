@@ -8,7 +8,7 @@ import re
 
 from bench.errors import UsageError
 from bench.model.results import CellSpec, Plan, Shard, by_axes
-from bench.plan.matrix import SIDE, Variant
+from bench.plan.matrix import Variant, head
 from bench.plan.profiles import estimate, total_estimate
 
 
@@ -18,11 +18,6 @@ def parse(text: str) -> tuple[int, int]:
     if not match or not 1 <= int(match[1]) <= int(match[2]):
         raise UsageError(f"--shard {text!r} is not I/N with 1 <= I <= N; write e.g. --shard 2/3")
     return int(match[1]), int(match[2])
-
-
-def head(variant: str) -> str:
-    """The variant a side of a comparison stands for: "axum@baseline" -> "axum"."""
-    return variant.removesuffix(SIDE)
 
 
 def groups(plan: Plan) -> list[list[CellSpec]]:

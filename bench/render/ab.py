@@ -34,8 +34,10 @@ def section(run: Run) -> str:
     intro = (
         f"This checkout (head: {head[:12]}{dirty}) against `{side.rev}` ({side.commit[:12]}), "
         f"the baseline, checked out beside it and built apart (its variants are named "
-        f"NAME@baseline below). Both sides of every cell ran once in every round, in an order "
-        "shuffled per round, so a drift of the machine moves both sides of a round together. "
+        f"NAME@baseline below). Both sides of every cell ran once in every round, one right "
+        "after the other (which side first taking turns from round to round), the pairs in an "
+        "order shuffled per round, so a drift of the machine moves both sides of a round "
+        "together. "
         "Ratio: the geometric mean of the rounds' head ÷ baseline, with its 95% interval over "
         "rounds; verdict: a paired t-test of the rounds' log ratios, p adjusted by Holm over "
         "the cells of the run."

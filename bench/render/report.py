@@ -130,13 +130,13 @@ def _sweep(number: int, sweep: Sweep, run: Run) -> str:
     if not cells:
         return "\n\n".join([*parts, "No cell of this sweep was measured."])
     shapes = by_axes(cells, varying)
-    if len(shapes) == 1 and len(runs := runs_of(cells)) > 1:  # shards split by an older split
-        parts.append(_main_table(cells, compare=False))
-        parts.append(f"These cells were {apart(runs)}: no change vs {BASELINE} is given.")
-    elif len(shapes) == 1:
-        parts.append(_main_table(cells))
-    else:
+    if len(shapes) > 1:
         parts += [_sweep_table(row, shapes) for row in SWEEP_ROWS]
+    else:
+        runs = runs_of(cells)  # more than one: shards split by an older split
+        parts.append(_main_table(cells, compare=len(runs) <= 1))
+        if len(runs) > 1:
+            parts.append(f"These cells were {apart(runs)}: no change vs {BASELINE} is given.")
     failed = [f"- `{c.variant}` ({c.label}) failed: {details.reason(c)}" for c in cells if not c.ok]
     return "\n\n".join(parts + (["\n".join(failed)] if failed else []))
 

@@ -177,7 +177,7 @@ def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
 
 def _side_of(cell: Cell) -> tuple[str, Params]:
     """What both sides of an A/B run's cell share: the variant's own name and the parameters."""
-    return cell.variant.removesuffix(matrix.SIDE), cell.params
+    return matrix.head(cell.variant), cell.params
 
 
 def _unfinished(run: Run, how: str) -> None:
@@ -255,8 +255,9 @@ def _load_cell(
     )
     target = oha.url(server.url, cell.params)
     if cell.params.mode == "open" and cell.open_loop is None:
-        side = matrix.SIDE if ctx.opts.plan.baseline else ""  # A/B: both at the baseline's rate
-        cell.open_loop = open_loop(cell, ctx.cells, cell.variant.removesuffix(side) + side)
+        ab = ctx.opts.plan.baseline is not None  # A/B: both sides at the baseline's rate
+        source = matrix.head(cell.variant) + matrix.SIDE if ab else cell.variant
+        cell.open_loop = open_loop(cell, ctx.cells, source)
     cell.oha_command = oha.command(  # every request recorded, for the latency histograms
         ctx.oha, target, cell.params, measure, None, cell.open_loop, _recording(cell, ctx)
     )

@@ -102,7 +102,7 @@ def of(plan: Plan) -> dict[str, Variant]:
     """The baseline variants a plan's cells name (none without --baseline), by name."""
     if plan.baseline is None:
         return {}
-    names = [c.variant.removesuffix(SIDE) for c in plan.cells if c.variant.endswith(SIDE)]
+    names = [matrix.head(c.variant) for c in plan.cells if matrix.is_baseline(c.variant)]
     return {v.name: v for v in variants(plan.baseline, list(dict.fromkeys(names)))}
 
 

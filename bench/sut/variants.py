@@ -16,7 +16,7 @@ from bench.errors import BenchError
 from bench.load import processes
 from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
-from bench.plan.matrix import Variant, runtime
+from bench.plan.matrix import Variant, is_baseline, runtime
 from bench.sut import locks
 from bench.sut.cluster import free_port
 from bench.sut.database import Database
@@ -151,8 +151,11 @@ def running(
     It is given the database's URL, passfile and schema in its environment, never in its
     argv. Its output goes to `log_path` (appended to with `append`)."""
     if not variant.executable.exists():
-        how = "`nox -s build` (python -m bench build)"
-        how = "the run without --no-build" if variant.own_name != variant.name else how
+        how = (
+            "the run without --no-build"  # a baseline is built by its run only
+            if is_baseline(variant.name)
+            else "`nox -s build` (python -m bench build)"
+        )
         raise BenchError(f"{variant.name} is not built: run {how}")
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
