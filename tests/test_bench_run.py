@@ -22,7 +22,7 @@ from bench import REPO
 from bench.model import store
 from bench.plan import pinning
 from bench.plan.matrix import Variant
-from bench.run.runner import round_order
+from bench.plan.order import round_order
 
 SCHEMA = json.loads(store.SCHEMA_FILE.read_text())
 

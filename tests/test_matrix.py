@@ -9,7 +9,7 @@ from bench.errors import UsageError
 from bench.model.results import Cell, CellSpec, Measure, Plan, Shard, by_axes
 from bench.plan import matrix, profiles, shards
 from bench.plan.matrix import SIDE
-from bench.run.runner import round_order
+from bench.plan.order import round_order, sides
 
 VARIANTS = matrix.load_variants()
 
@@ -337,14 +337,13 @@ def test_both_sides_of_an_ab_cell_run_one_after_the_other_taking_turns() -> None
     rounds each side of every pair went first twice; reproducibly."""
     cells = [Cell(variant=v + side, params=c.params) for c in plan("full").cells
              for v in [c.variant] for side in ("", SIDE)]  # fmt: skip
-    key = lambda c: (matrix.head(c.variant), c.params)  # noqa: E731
-    orders = [round_order(cells, 3, "closed", i, key) for i in range(4)]
-    assert orders == [round_order(cells, 3, "closed", i, key) for i in range(4)]
+    orders = [round_order(cells, 3, "closed", i, sides) for i in range(4)]
+    assert orders == [round_order(cells, 3, "closed", i, sides) for i in range(4)]
     firsts: dict[object, list[bool]] = {}
     for order in orders:
         assert sorted(order, key=cells.index) == cells
         for first, second in zip(order[::2], order[1::2], strict=True):
-            assert key(first) == key(second) and first.variant != second.variant
-            firsts.setdefault(key(first), []).append(matrix.is_baseline(first.variant))
+            assert sides(first) == sides(second) and first.variant != second.variant
+            firsts.setdefault(sides(first), []).append(matrix.is_baseline(first.variant))
     assert all(sides.count(True) == 2 for sides in firsts.values())
     assert {sides[0] for sides in firsts.values()} == {True, False}  # the start is drawn

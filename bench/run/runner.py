@@ -11,7 +11,6 @@ own deadline.
 """
 
 import os
-import random
 import statistics
 import subprocess
 import tempfile
@@ -20,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 from bench import REPO, interrupts
 from bench.errors import BenchError
@@ -41,6 +39,7 @@ from bench.model.results import (
 from bench.model.store import save
 from bench.plan import matrix
 from bench.plan.matrix import Variant
+from bench.plan.order import round_order, sides
 from bench.plan.pinning import CpuPlan
 from bench.run import environment, faults, probes
 from bench.sut import database, variants
@@ -63,7 +62,6 @@ class Options:
     fail_fast: bool = False  # stop at the first failed cell
 
 
-T = TypeVar("T")
 Report = Callable[[str, str], None]  # (cell name, phase) -> None, for progress display
 
 
@@ -127,43 +125,13 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
     return run
 
 
-def round_order(
-    cells: list[T],
-    seed: int | None,
-    mode: str,
-    index: int,
-    pair: Callable[[T], object] | None = None,
-) -> list[T]:
-    """The order of round `index` of the `mode` cells: shuffled from the run's seed, so that a
-    steady drift of the machine spreads over every cell instead of always landing on the one
-    measured last (plan order when the seed is None).
-
-    Cells with one `pair` key (both sides of an A/B run's cell) run one right after the other,
-    so the two sides of a round's ratio see the machine seconds apart, not minutes. Which side
-    goes first takes turns from round to round, from a start drawn from the seed: a cell runs
-    a few percent slower when another variant ran just before it than after its own twin
-    (measured: README, A/B in one run), and taking turns cancels that over an even number of
-    rounds. With no two cells sharing a key, the order is the plain shuffle of the cells.
-    """
-    if seed is None:
-        return list(cells)
-    groups: dict[object, list[T]] = {}
-    for number, cell in enumerate(cells):
-        groups.setdefault(pair(cell) if pair else number, []).append(cell)
-    starts = random.Random(f"{seed}/{mode}/sides")  # one draw per pair, in plan order
-    turns = [(g, (starts.randrange(len(g)) + index) % len(g)) for g in groups.values()]
-    order = [group[turn:] + group[:turn] for group, turn in turns]
-    random.Random(f"{seed}/{mode}/{index}").shuffle(order)
-    return [cell for group in order for cell in group]
-
-
 def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
     """Closed-loop rounds, then open-loop rounds: repeat i of every cell still going that
     has i repeats (a resumed cell continues where it stopped), in the round's own order."""
     for mode in ("closed", "open"):
         cells = [c for c in run.cells if c.params.mode == mode]
         for index in range(ctx.opts.plan.measure.repeats):
-            order = round_order(cells, run.plan.seed, mode, index, _side_of)
+            order = round_order(cells, run.plan.seed, mode, index, sides)
             for cell in (c for c in order if _going(c) and len(c.repeats) == index):
                 ctx.db = ctx.watch.check(f"{cell.variant} {cell.label}")
                 _run_repeat(cell, index, ctx, on_phase)
@@ -173,11 +141,6 @@ def _rounds(run: Run, ctx: "_Context", on_phase: Report) -> None:
                         f"stopped at the first failed cell (--fail-fast): "
                         f"{cell.variant} {cell.label}: {failure}"
                     )
-
-
-def _side_of(cell: Cell) -> tuple[str, Params]:
-    """What both sides of an A/B run's cell share: the variant's own name and the parameters."""
-    return matrix.head(cell.variant), cell.params
 
 
 def _unfinished(run: Run, how: str) -> None:
