@@ -26,7 +26,7 @@ def round_order(
     so the two sides of a round's ratio see the machine seconds apart, not minutes. Which side
     goes first takes turns from round to round, from a start drawn from the seed: a cell runs
     a few percent slower when another variant ran just before it than after its own twin
-    (measured: README, A/B in one run), and taking turns cancels that over an even number of
+    (measured: docs/measurements.md), and taking turns cancels that over an even number of
     rounds. With no two cells sharing a key, the order is the plain shuffle of the cells.
     """
     if seed is None:
