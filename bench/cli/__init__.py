@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from bench.model import merge, store
 from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
-from bench.run import preflight, resume, runner
+from bench.run import preflight, resume, runner, setup
 from bench.run.progress import RunProgress
 from bench.sut import baseline, database, locks, variants
 from bench.sut.verify import verify
@@ -30,14 +30,8 @@ from bench.sut.verify import verify
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the selected variants."""
-    _build(matrix.select(args.variants))
+    setup.build(matrix.select(args.variants))
     return 0
-
-
-def _build(chosen: Iterable[matrix.Variant]) -> None:
-    for variant in chosen:
-        print(f"building {variant.name} ...", flush=True)
-        variants.build(variant)
 
 
 def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> str:
@@ -105,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_db(args.db, args.db_cleanup)
     _clean_up_earlier_runs()
     if not args.no_build:
-        variants.build(variant)
+        setup.build([variant])
     with (
         _cleaning_up(args),
         database.provision(args.db) as db,
@@ -196,10 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     run_dir = _run_dir(args.out)
     _prepare(args.db, args.db_cleanup, run_dir)
-    oha_path = oha.locate()
     _check_out_baseline(plan)
-    if not args.no_build:
-        _build(known[name] for name in dict.fromkeys(c.variant for c in plan.selected()))
+    chosen = [known[name] for name in dict.fromkeys(c.variant for c in plan.selected())]
+    oha_path = setup.prepare(chosen, build=not args.no_build)
     registry.copy_to(_create(run_dir) / "processes.json")
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
@@ -246,7 +239,7 @@ def _resume(args: argparse.Namespace) -> int:
     left = resume.prepare(run, runner.now())
     _check_out_baseline(run.plan)
     if not args.no_build:
-        _build(known[name] for name in dict.fromkeys(c.variant for c in run.cells))
+        setup.build(known[name] for name in dict.fromkeys(c.variant for c in run.cells))
     opts = runner.Options(known, run.plan, resume.cpu_plan(run), provider, args.fail_fast)
     print(f"resuming {run_dir}: {left} repeats left\npinning: {opts.cpus.note}", flush=True)
     with _cleaning_up(args):

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from bench.analysis.soak import growth
 from bench.errors import UsageError
-from bench.load import oha, registry
+from bench.load import registry
 from bench.model import store
 from bench.model.results import CellSpec, Measure, Plan
 from bench.plan import matrix, pinning, profiles
 from bench.plan.describe import duration
-from bench.run import runner, soak
-from bench.sut import variants
+from bench.run import runner, setup, soak
 
 MIN_SOAK_S = 10.0
 NOT_WITH_SOAK = {  # run options that mean nothing for a soak
@@ -66,12 +65,9 @@ def cmd_soak(
 ) -> int:
     """Build, soak one variant (its plan and pace checked), add the growth after warm-up,
     write results and report."""
-    oha_path = oha.locate()
     known = matrix.load_variants()
     (cell,) = plan.cells
-    if not args.no_build:
-        print(f"building {cell.variant} ...", flush=True)
-        variants.build(known[cell.variant])
+    oha_path = setup.prepare([known[cell.variant]], build=not args.no_build)
     run_dir.mkdir(parents=True, exist_ok=True)
     registry.copy_to(run_dir / "processes.json")
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)

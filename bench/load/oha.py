@@ -63,9 +63,23 @@ def recent(oha: Path) -> bool:
     return match is not None and tuple(int(n) for n in match.groups()) >= wanted
 
 
+def tls_features() -> list[str]:
+    """The TLS oha is built with: the system's OpenSSL where pkg-config finds it (the harness
+    never speaks TLS, and oha needs one TLS feature to compile), else oha's default, rustls
+    with aws-lc, whose C build takes longer."""
+    try:
+        found = subprocess.run(["pkg-config", "--exists", "openssl"]).returncode == 0
+    except FileNotFoundError:
+        found = False
+    return ["--no-default-features", "--features", "native-tls"] if found else []
+
+
 def _install(root: Path) -> Path:
-    print(f"installing oha {OHA_VERSION} with cargo into {root} (once; a few minutes)", flush=True)
-    cmd = ["cargo", "install", "oha", "--locked", "--version", OHA_VERSION, "--root", str(root)]
+    features = tls_features()
+    tls = "the system's OpenSSL" if features else "rustls"
+    print(f"installing oha {OHA_VERSION} with {tls}, by cargo into {root} (once)", flush=True)
+    cmd = ["cargo", "install", "oha", "--locked", "--version", OHA_VERSION, *features]
+    cmd += ["--root", str(root)]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError:
