@@ -31,7 +31,7 @@ from typing import Any
 
 from scipy import stats as scipy_stats
 
-from bench.analysis import ceilings, latency, openloop
+from bench.analysis import ceilings, efficiency, latency, openloop, stats
 from bench.analysis.drift import Drift, between
 from bench.model.results import Cell, Run
 
@@ -61,6 +61,7 @@ class CellChange:
     label: str
     throughput: Change
     p99: Change | None  # None when a run has no p99 for this cell
+    cpu_ms: tuple[float | None, float | None] = (None, None)  # server CPU per request, A and B
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ def compare(a: Run, b: Run) -> Comparison:
                 throughput = dataclasses.replace(
                     throughput, p_value=None, verdict=_open_loop(cell, other), direction=None
                 )
+            cost = (_cpu_ms(cell), _cpu_ms(other))
             cells.append(
-                CellChange(cell.id, cell.variant, cell.label, throughput, _p99(cell, other))
+                CellChange(cell.id, cell.variant, cell.label, throughput, _p99(cell, other), cost)
             )
     in_a = {c.id for c in a.cells}
     unmatched += [
@@ -172,16 +174,21 @@ def compare(a: Run, b: Run) -> Comparison:
     )  # fmt: skip
 
 
+def _cpu_ms(cell: Cell) -> float | None:
+    """The server's median CPU milliseconds per request (None where the run did not account it)."""
+    return stats.median_over_repeats(cell, lambda r: efficiency.cpu_ms_per_request(r, "server"))
+
+
 def _within(cell: CellChange, moved: Drift) -> CellChange:
     """A cell whose significant changes are no larger than the machine's move between the
-    runs: "cannot tell" instead, for those measures."""
+    runs could have been (its bound): "cannot tell" instead, for those measures."""
 
     def gated(change: Change | None) -> Change | None:
         if change is None or change.direction is None or change.change_pct is None:
             return change
-        if round(abs(change.change_pct), 1) > round(moved.pct, 1):  # to 0.1%, as shown
+        if round(abs(change.change_pct), 1) > round(moved.bound_pct, 1):  # to 0.1%, as shown
             return change
-        verdict = f"cannot tell: the machine moved by {moved.pct:.0f}% between the runs"
+        verdict = f"cannot tell: the machine moved by up to {moved.bound_pct:.0f}% between the runs"
         return dataclasses.replace(change, verdict=verdict, direction=None)
 
     return dataclasses.replace(

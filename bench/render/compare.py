@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from bench.analysis.compare import Change, Comparison, RunInfo
 from bench.render import details
-from bench.render.markdown import fmt_ms, fmt_rps, fold_long, table
+from bench.render.markdown import fmt_3, fmt_ms, fmt_rps, fold_long, table
 
 HEADER = ["variant", "cell", "throughput A (rps)", "B (rps)", "change", "verdict"]
 HEADER += ["p99 A (ms)", "B (ms)", "change", "verdict"]
@@ -22,7 +22,7 @@ def render(comparison: Comparison) -> str:
     """The whole comparison as Markdown."""
     parts = [_title(comparison), METHOD, _warnings(comparison), _drift(comparison)]
     parts.append(_summary(comparison))
-    parts += [_table(comparison), _unmatched(comparison)]
+    parts += [_table(comparison), _cost(comparison), _unmatched(comparison)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -56,10 +56,16 @@ def _drift(comparison: Comparison) -> str:
             f"ceiling): a change may be the machine's. {settle}."
         )
     parts = ", ".join(f"{y.name} {y.change:+.1%}" for y in moved.yardsticks)
+    reach = (
+        f"; from their spread, a workload measured alike could have moved by up to "
+        f"{moved.bound_pct:.1f}% (95% prediction)"
+        if moved.bound_pct > moved.pct + 0.05
+        else ""
+    )
     return (
         f"**The machine moved by up to {moved.pct:.1f}% between the runs** ({parts}; speed of B "
-        'against A). A significant change no larger than that reads "cannot tell": it may be '
-        f"the machine's. {settle}."
+        f'against A{reach}). A significant change no larger than that reads "cannot tell": it '
+        f"may be the machine's. {settle}."
     )
 
 
@@ -95,6 +101,20 @@ def _table(comparison: Comparison) -> str:
     if not rows:
         return ""
     return fold_long("Every cell compared", table(HEADER, rows), len(rows))
+
+
+def _cost(comparison: Comparison) -> str:
+    """The server's CPU per request in both runs, where both accounted it."""
+    rows = [
+        [c.variant, c.label, fmt_3(a), fmt_3(b), f"{(b - a) / a:+.1%}"]
+        for c in comparison.cells
+        if (a := c.cpu_ms[0]) and (b := c.cpu_ms[1])
+    ]
+    if not rows:
+        return ""
+    header = ["variant", "cell", "server CPU per request A (ms)", "B (ms)", "change"]
+    intro = "**What a request cost the server**: CPU seconds over answered requests, medians."
+    return f"{intro}\n\n" + fold_long("Every cell's cost", table(header, rows), len(rows))
 
 
 def _unmatched(comparison: Comparison) -> str:
