@@ -18,6 +18,7 @@ import pytest
 from conftest import MARKER, interruptible, leftovers, stop, tagged
 
 from bench import REPO
+from bench.analysis import efficiency
 from bench.model import store
 from bench.plan import pinning
 from bench.plan.matrix import Variant
@@ -66,6 +67,11 @@ def test_smoke_run_measures_every_variant_pinned(
             assert cell.cpus[role] == pinning.fmt(plan.of(role) or []), (cell.variant, role)
         usage = cell.repeats[0].usage
         assert usage["server"].peak_rss_mib > 0 and usage["server"].samples >= 4
+        for role in ("server", "database", "loadgen"):  # CPU seconds accounted for every role
+            busy = (usage[role].cpu_user_s or 0) + (usage[role].cpu_system_s or 0)
+            assert 0 < busy <= 2 * (usage[role].wall_s or 0), (cell.variant, role, usage[role])
+        per_request = efficiency.cpu_ms_per_request(cell.repeats[0], "server")
+        assert per_request is not None and 0.005 < per_request < 50, (cell.variant, per_request)
         canary = cell.repeats[0].canary  # the machine, read before and after on every CPU
         assert canary and set(canary.before.ms) == set(canary.after.ms) == set(
             map(str, plan.used())
@@ -85,6 +91,9 @@ def test_smoke_run_measures_every_variant_pinned(
     report = (out / "report.md").read_text()
     assert all(f"| {v}" in report or f" {v} |" in report for v in measured)
     assert "report.md" in stdout
+    assert "| server CPU per request (ms) |" in report
+    assert "database CPU per request ÷ per pgbench query" in report
+    assert run.probes[0].values["database_cpu_s"] > 0  # the ceiling's database, accounted alike
 
 
 def interrupt_when(

@@ -5,10 +5,12 @@ spread the sample standard deviation; a single repeat has neither.
 """
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
+
+from bench.model.results import Cell, Repeat
 
 CONFIDENCE = 0.95
 
@@ -58,3 +60,9 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or baseline is None or baseline == 0:
         return None
     return value / baseline
+
+
+def median_over_repeats(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:
+    """The median of `measure` over a measured cell's repeats (None for failed cells)."""
+    values = [v for v in map(measure, cell.repeats) if v is not None]
+    return summarize(values).median if cell.ok and values else None

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +99,21 @@ def _spawn(cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any) -> su
             stop(proc)
         raise
     return proc
+
+
+def wait(proc: subprocess.Popen[Any], timeout: float) -> tuple[int, tuple[float, float]]:
+    """Wait at most `timeout` seconds for `proc` to exit, and reap it: its exit code and the
+    CPU seconds (user, system) it used, with those of the children it reaped, as the kernel
+    accounts them (wait4). Raises TimeoutExpired as Popen.wait does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, (usage.ru_utime, usage.ru_stime)
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(0.01)
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:

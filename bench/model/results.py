@@ -239,6 +239,17 @@ class Usage(_Model):
     cpu_mean_pct: float = Field(description="100 = one CPU fully busy")
     cpu_peak_pct: float = Field(description="busiest 1 s window")
     processes: int = Field(description="the most processes seen in the tree at once")
+    cpu_user_s: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="user CPU seconds (from birth, with reaped children)",
+    )
+    cpu_system_s: float | None = Field(
+        None, exclude_if=lambda v: v is None, description="system CPU seconds, counted alike"
+    )
+    wall_s: float | None = Field(
+        None, exclude_if=lambda v: v is None, description="the sampled period (s)"
+    )
 
 
 class CanaryReading(_Model):

@@ -36,6 +36,11 @@ def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+def fmt_3(value: float) -> str:
+    """Three significant digits (0.112, 1.05)."""
+    return f"{value:.3g}"
+
+
 def fmt_1(value: float) -> str:
     """One decimal."""
     return f"{value:.1f}"

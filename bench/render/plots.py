@@ -10,7 +10,8 @@ check that every cell is drawn; a caption names the run and the machine.
 - concurrency, payload: throughput against the axis, for the sweeps that vary it;
 - open-loop: p50 and p99 against the offered rate (saturated rates hollow);
 - memory: the server's peak RSS per cell;
-- database: each cell's throughput as a fraction of the database ceiling (pgbench).
+- database: each cell's throughput as a fraction of the database ceiling (pgbench);
+- efficiency: throughput against the server's CPU per request and against its peak memory.
 """
 
 from collections.abc import Callable, Sequence
@@ -27,8 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.typing import RcKeyType
 
-from bench.analysis import ceilings, latency, openloop, stats
-from bench.model.results import Cell, CellSpec, Run, Sweep, axis_value, by_axes
+from bench.analysis import ceilings, efficiency, latency, openloop, stats
+from bench.model.results import Cell, CellSpec, Repeat, Run, Sweep, axis_value, by_axes
 
 INK = "#8b949e"  # GitHub's muted grey: legible on its light and dark backgrounds
 STYLE: dict[RcKeyType, Any] = {
@@ -61,6 +62,7 @@ TITLES = {
     "open-loop": "Latency against offered rate",
     "memory": "Peak memory per cell",
     "database": "Share of the database ceiling",
+    "efficiency": "Throughput against what a request costs",
 }
 
 
@@ -81,6 +83,7 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
         "open-loop": _open_loop,
         "memory": lambda r, c: _per_cell(r, c, _memory, "server peak RSS, MiB (median)"),
         "database": _database,
+        "efficiency": _efficiency,
     }
     files = {}
     with matplotlib.rc_context(STYLE):
@@ -369,3 +372,36 @@ def _database(run: Run, colours: dict[str, str]) -> Figure | None:
         for ax in fig.axes:
             ax.axhline(1.0, color=INK, linestyle="--", linewidth=1)
     return fig
+
+
+def _efficiency(run: Run, colours: dict[str, str]) -> Figure | None:
+    """Each closed cell's median throughput against its server's CPU milliseconds per request
+    (left) and its server's peak memory (right, log): up and to the left is cheaper."""
+    points = []
+    for cell in (c for c in run.cells if c.ok and c.params.mode == "closed"):
+        cpu = stats.median_over_repeats(cell, lambda r: efficiency.cpu_ms_per_request(r, "server"))
+        memory = stats.median_over_repeats(cell, lambda r: _peak_rss(r))
+        rps = stats.median_over_repeats(cell, lambda r: r.load.rps)
+        if cpu is not None and memory is not None and rps is not None:
+            points.append((cell, cpu, memory, rps))
+    if not points:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
+    for cell, cpu, memory, rps in points:
+        for ax, x in ((left, cpu), (right, memory)):
+            ax.scatter([x], [rps], color=colours[cell.variant], label=cell.variant, gid=cell.id)
+    left.set_xlabel("server CPU per request (ms, median)")
+    right.set_xlabel("server peak RSS (MiB, median, log)")
+    _log(right, "x")
+    for ax in (left, right):
+        ax.set_ylabel("requests per second (median)")
+        ax.set_ylim(bottom=0)
+        ax.grid()
+    handles = {h.get_label(): h for h in left.collections}  # one entry per variant
+    left.legend(handles.values(), handles.keys(), fontsize=7)
+    return fig
+
+
+def _peak_rss(repeat: Repeat) -> float | None:
+    usage = repeat.usage.get("server")
+    return usage.peak_rss_mib if usage else None

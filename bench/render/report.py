@@ -7,13 +7,14 @@ of the plan, so each sweep reads on its own; per-cell details are folded below.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from bench.analysis import latency, stats
+from bench.analysis import efficiency, latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
 from bench.model.store import load
 from bench.render import ab, canary, details, index, limits, openloop, plots, reproduction, soak
-from bench.render.markdown import TIMES, apart, fmt_1, fmt_ms, fmt_rps, fold_long, table
+from bench.render.markdown import TIMES, apart, fmt_1, fmt_3, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
 MAX_CV = 0.05
@@ -48,6 +49,14 @@ ROWS = (
     _Row("p99.9 (ms)", lambda r: r.load.latency_ms.get("p99.9"), fmt_ms, pooled="p99.9"),
     _Row("peak memory (MiB)", lambda r: _server(r, "peak_rss_mib"), fmt_1),
     _Row("peak CPU (%)", lambda r: _server(r, "cpu_peak_pct"), fmt_1),
+)
+# What a request costs: shown where the run accounted CPU seconds (newer runs)
+COST_ROWS = (
+    *(
+        _Row(f"{name} CPU per request (ms)", partial(efficiency.cpu_ms_per_request, role=r), fmt_3)
+        for r, name in (("server", "server"), ("database", "database"), ("loadgen", "oha"))
+    ),
+    _Row("rps per MiB of server memory", efficiency.rps_per_mib, fmt_1, higher_is_better=True),
 )
 SWEEP_ROWS = (ROWS[0], ROWS[2])  # throughput and p99 for sweeps over several shapes
 
@@ -84,13 +93,11 @@ def write_report(run_dir: Path) -> Path:
 def value(cell: Cell, row: _Row) -> float | None:
     """What a table shows for `row`: a latency percentile of the pooled distribution of every
     repeat's requests where the run recorded them, else the median over repeats."""
-    return latency.latency_ms(cell, row.pooled) if row.pooled else median(cell, row.measure)
-
-
-def median(cell: Cell, measure: Callable[[Repeat], float | None]) -> float | None:
-    """The median of `measure` over a measured cell's repeats (None for failed cells)."""
-    values = [v for v in map(measure, cell.repeats) if v is not None]
-    return stats.summarize(values).median if cell.ok and values else None
+    return (
+        latency.latency_ms(cell, row.pooled)
+        if row.pooled
+        else stats.median_over_repeats(cell, row.measure)
+    )
 
 
 def _title(run: Run) -> str:
@@ -134,27 +141,39 @@ def _sweep(number: int, sweep: Sweep, run: Run) -> str:
         parts += [_sweep_table(row, shapes) for row in SWEEP_ROWS]
     else:
         runs = runs_of(cells)  # more than one: shards split by an older split
-        parts.append(_main_table(cells, compare=len(runs) <= 1))
+        parts.append(_main_table(cells, run, compare=len(runs) <= 1))
         if len(runs) > 1:
             parts.append(f"These cells were {apart(runs)}: no change vs {BASELINE} is given.")
     failed = [f"- `{c.variant}` ({c.label}) failed: {details.reason(c)}" for c in cells if not c.ok]
     return "\n\n".join(parts + (["\n".join(failed)] if failed else []))
 
 
-def _main_table(cells: list[Cell], compare: bool = True) -> str:
+def _main_table(cells: list[Cell], run: Run, compare: bool = True) -> str:
     """Every figure of each cell of one shape, and the change vs BASELINE where `compare`."""
     baseline = next((c for c in cells if c.variant == BASELINE), None) if compare else None
     header = ["", *(c.variant for c in cells)] + (["change vs " + BASELINE] if baseline else [])
     rows = []
-    for row in ROWS:
+    for row in (*ROWS, *COST_ROWS):
         medians = [value(c, row) for c in cells]
-        line = [row.title, *(row.fmt(m) if m is not None else "failed" for m in medians)]
+        if row in COST_ROWS and all(m is None for m in medians):
+            continue  # a run from before CPU seconds were accounted
+        line = [row.title, *(_fmt(row, m, c) for m, c in zip(medians, cells, strict=True))]
         if baseline:
             line.append(_change(row, cells, medians, value(baseline, row)))
         rows.append(line)
         if row is ROWS[0]:  # the throughput's spread, right below it
             rows += _spread(cells, bool(baseline))
+    ratios = [efficiency.over_pgbench(c, run) for c in cells]
+    if any(r is not None for r in ratios):
+        shown = [f"{TIMES}{r:.2f}" if r else "n/a" for r in ratios]
+        rows.append(
+            ["database CPU per request ÷ per pgbench query", *shown] + [""] * bool(baseline)
+        )
     return table(header, rows)
+
+
+def _fmt(row: _Row, median: float | None, cell: Cell) -> str:
+    return row.fmt(median) if median is not None else "n/a" if cell.ok else "failed"
 
 
 def _spread(cells: list[Cell], baseline: bool) -> list[list[str]]:

@@ -23,7 +23,7 @@ from bench import interrupts
 from bench.errors import BenchError
 from bench.load import oha, pgbench, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Measure, Params, Probe, Run
+from bench.model.results import Measure, Params, Probe, Run, Usage
 from bench.plan import pinning, profiles
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
@@ -85,8 +85,11 @@ def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measu
         timeout = probe_seconds(measure) + GRACE_S
         try:
             env = {**os.environ, **db.client_env(), "PGOPTIONS": schema.options(db.schema)}
-            out = processes.run(cmd, cpus=cpus.of("server"), env=env, timeout=timeout)
+            roots = {"database": db.postmaster_pid} if db.postmaster_pid else {}
+            with Sampler(roots) as sampler:
+                out = processes.run(cmd, cpus=cpus.of("server"), env=env, timeout=timeout)
             probe.values = pgbench.parse(out) | {"clients": params.pool, "limit": params.limit}
+            probe.values |= _cpu_seconds(sampler.usage())
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, BenchError) as exc:
             probe.error = f"pgbench failed: {str(getattr(exc, 'stderr', '') or exc).strip()[-200:]}"
             return probe
@@ -119,8 +122,18 @@ def http_ceiling(
     probe.values = {"rps": result.rps, "ok": result.ok, "oha_threads": threads}
     probe.values |= {"concurrency": params.concurrency, "keepalive": float(params.keepalive)}
     probe.values |= {f"{role}_cpu_pct": u.cpu_mean_pct for role, u in usage.items()}
+    probe.values |= _cpu_seconds(usage)
     probe.cpus = {role: _cpus(cpus.of(role)) for role in ("server", "loadgen")}
     return probe
+
+
+def _cpu_seconds(usage: dict[str, Usage]) -> dict[str, float]:
+    """Each role's CPU seconds (user + system) over the probe, where they were accounted."""
+    return {
+        f"{role}_cpu_s": u.cpu_user_s + u.cpu_system_s
+        for role, u in usage.items()
+        if u.cpu_user_s is not None and u.cpu_system_s is not None
+    }
 
 
 def _cpus(cpus: list[int] | None) -> str:

@@ -351,7 +351,9 @@ def _load(
             cell.cpus.setdefault("loadgen", processes.cpus_allowed(proc.pid))
             if sampler:
                 sampler.add("loadgen", proc.pid)
-            code = proc.wait(timeout)
+            code, cpu = processes.wait(proc, timeout)
+            if sampler:
+                sampler.ended("loadgen", cpu)
         except subprocess.TimeoutExpired:
             processes.stop(proc)
             raise BenchError(f"oha did not finish within {timeout:g} s") from None
