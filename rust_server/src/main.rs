@@ -123,7 +123,8 @@ async fn main() {
 
     // No ping before each acquire (sqlx's default is one extra round trip per request): the
     // Python pools hand out connections untested too (asyncpg; SQLAlchemy's pool_pre_ping is
-    // off by default). Measured in README.md: +13.6% throughput.
+    // off by default). Measured in rust_server/README.md, "Against the published Axum server":
+    // +13.6% throughput.
     let options = match args.database_url.parse::<PgConnectOptions>() {
         Ok(options) => match &args.schema {
             Some(schema) => options.options([("search_path", schema)]),
