@@ -25,6 +25,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from bench import REPO
 from bench.render import html, report
+from bench.render.markdown import TIMES
 
 DATA = Path(__file__).parent / "data"
 RUNS = [*sorted(DATA.glob("results-v2*.json")), REPO / "reports/published/default/results.json"]
@@ -242,3 +243,26 @@ def test_a_click_on_a_header_sorts_its_column_by_number(loaded: webdriver.Chrome
     assert values == sorted(values, reverse=True)
     assert header.get_attribute("aria-sort") == "descending"
     assert complaints(loaded) == []
+
+
+CHANGES = {"a": f"{TIMES}0.5", "b": "-3.1%", "c": "failed", "d": f"{TIMES}0.25", "e": "+12%"}
+SIGNED = "| variant | change |\n| --- | --- |\n" + "".join(
+    f"| {name} | {value} |\n" for name, value in {**CHANGES, "f": "10"}.items()
+)
+
+
+def test_signs_decimals_and_words_sort_as_numbers_then_words(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """The report's number formats that a text order (even one reading digits as numbers)
+    gets wrong: signs, decimals of different lengths; words last either way."""
+    path = tmp_path / "report.html"
+    path.write_text(html.page(f"# T\n\n## S\n\n{SIGNED}", tmp_path))
+    browser.get(path.as_uri())
+    (table,) = browser.find_elements(By.TAG_NAME, "table")
+    header = table.find_elements(By.CSS_SELECTOR, "thead th")[1]
+    header.click()
+    assert [row[0] for row in rows(table)] == ["b", "d", "a", "f", "e", "c"]
+    header.click()
+    assert [row[0] for row in rows(table)] == ["e", "f", "a", "d", "b", "c"]
+    assert complaints(browser) == []

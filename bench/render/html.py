@@ -40,8 +40,9 @@ th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 summary { cursor: pointer; }
 details { margin: 0.5em 0; }
+details.section > summary { border-bottom: 1px solid var(--line); margin-top: 1.5em; }
 details.section > summary > h2 { display: inline; }
-h1, h2 { border-bottom: 1px solid var(--line); padding-bottom: 0.2em; }
+h1 { border-bottom: 1px solid var(--line); padding-bottom: 0.2em; }
 svg { display: block; max-width: 100%; height: auto; margin: 1em 0; }
 """
 
