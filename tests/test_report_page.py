@@ -85,7 +85,7 @@ def test_a_level_2_heading_inside_a_fold_is_no_section_of_its_own() -> None:
     page = html.page(markdown, Path("."))
     assert page.count("<details class=section open>") == 2
     assert "<details><summary>more</summary>" in page and "<table>" in page
-    assert '<img src="missing.svg" alt="no such plot"' in page  # as it is: the browser shows it
+    assert '<img src="missing.svg" alt="no such plot"' in page  # as it is (never fetched)
 
 
 @pytest.fixture(scope="module")
