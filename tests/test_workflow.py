@@ -6,12 +6,13 @@ report job downloads, the profile choice is matrix.toml's profiles. Then the wor
 `run:` scripts run here, as written, with the smoke profile: the pull request's A/B job; and
 the matrix with two shards: the plan job's listing, each shard job's steps, the download
 reproduced by copying each shard's run folder where download-artifact puts it, the report
-job's merge. A shard holds whole comparison groups and smoke is one load shape, so those runs
-use a copy of matrix.toml whose smoke profile has two shapes; with the real one, the plan job
-lists one shard. Real Postgres, servers and oha; only GitHub's actions (checkout,
-setup-python, cache, the artifact store) are stood in for, and `nox` is a shim running this
-interpreter's nox with its session venvs in a folder of its own, `.nox/workflow-test/`, so
-that the test never replaces a session venv someone else is using in the checkout.
+job's merge and the page it uploads. A shard holds whole comparison groups and smoke is one
+load shape, so those runs use a copy of matrix.toml whose smoke profile has two shapes; with
+the real one, the plan job lists one shard. Real Postgres, servers and oha; only GitHub's
+actions (checkout, setup-python, cache, the artifact store) are stood in for, and `nox` is a
+shim running this interpreter's nox with its session venvs in a folder of its own,
+`.nox/workflow-test/`, so that the test never replaces a session venv someone else is using
+in the checkout.
 """
 
 import fnmatch
@@ -184,8 +185,10 @@ def test_the_workflow_names_only_what_exists_and_wires_its_jobs_together() -> No
     assert download["with"]["merge-multiple"] is False
     assert fnmatch.fnmatch("shard-1-of-2", download["with"]["pattern"])
     assert uploads and uploads[0]["with"]["name"] == "${{ steps.name.outputs.name }}"
-    (merged,) = uses("report", "actions/upload-artifact")
+    merged, page = uses("report", "actions/upload-artifact")
     assert not fnmatch.fnmatch(merged["with"]["name"], download["with"]["pattern"])
+    assert page["with"]["path"] == f"{merged['with']['path']}/report.html"
+    assert page["with"]["archive"] is False  # one file, shown as it is, named report.html
 
 
 def nox_shim(folder: Path) -> Path:
@@ -286,8 +289,9 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     for name, folder in uploaded.items():  # several artifacts, merge-multiple false: one each
         shutil.copytree(folder, into / name)
     run_step(report, "merge", env, timeout=600)
-    (upload,) = report.uses("actions/upload-artifact")
+    upload, page = report.uses("actions/upload-artifact")
     merged_dir = Path(expand(upload["with"]["path"], report))
+    assert Path(expand(page["with"]["path"], report)).read_text().startswith("<!DOCTYPE html>")
     merged = store.load(merged_dir / "results.json")
     assert [cell.id for cell in merged.cells] == planned and not merged.missing
     assert merged.plan.shard is None and sorted(merged.metadata.merged_from) == sorted(uploaded)

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser(
         "report",
-        help="render report.md (and plots) from results.json alone; "
+        help="render report.md, report.html and the plots from results.json alone; "
         "several runs (shards) are merged into one",
     )
     p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")

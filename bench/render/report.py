@@ -1,8 +1,9 @@
 """Markdown report from results.json alone.
 
 `render` is pure (a Run in, Markdown out); `write_report` does the file I/O: it loads a run
-folder's results.json, draws the plots beside it and writes report.md. One section per sweep
-of the plan, so each sweep reads on its own; per-cell details are folded below.
+folder's results.json, draws the plots beside it and writes report.md and the same as one page,
+report.html (bench/render/html.py). One section per sweep of the plan, so each sweep reads on
+its own; per-cell details are folded below.
 """
 
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from bench.analysis import efficiency, latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
 from bench.model.store import load
 from bench.render import ab, canary, details, index, limits, openloop, plots, reproduction, soak
+from bench.render.html import write_page
 from bench.render.markdown import TIMES, apart, fmt_1, fmt_3, fmt_ms, fmt_rps, fold_long, table
 
 BASELINE = "fastapi-sync"
@@ -86,6 +88,7 @@ def write_report(run_dir: Path) -> Path:
     plot_files = plots.draw(run, run_dir)
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
+    write_page(path)
     index.write_indexes()
     return path
 
