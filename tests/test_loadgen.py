@@ -2,12 +2,14 @@
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.errors import UsageError
 from bench.load import oha as loadgen
-from bench.model.results import Measure, Params
+from bench.model.results import Measure, OpenLoop, Params
 from bench.plan.matrix import Variant
 from bench.sut.database import Database
 from bench.sut.variants import running
@@ -48,19 +50,38 @@ def params(concurrency: int, keepalive: bool, limit: int = 100) -> Params:
     )  # fmt: skip
 
 
+OHA = ["/x/oha", "--no-tui", "--output-format", "json"]
+
+
 def test_command_line_follows_the_cell() -> None:
-    oha = Path("/x/oha")
-    timed = loadgen.command(
-        oha, "http://127.0.0.1:1/users", params(10, False), Measure(duration_s=2)
+    oha, base = Path("/x/oha"), loadgen.Invocation("http://h/users", params(5, True), Measure())
+    timed = replace(base, params=params(10, False), measure=Measure(duration_s=2))
+    assert loadgen.command(oha, timed) == [
+        *OHA, "-c", "10", "-z", "2s", "-w", "--disable-keepalive", "http://h/users"
+    ]  # fmt: skip
+    counted = replace(base, measure=Measure(requests=50000))
+    assert loadgen.command(oha, counted) == [*OHA, "-c", "5", "-n", "50000", "http://h/users"]
+    warmup = counted.warmup(1.5)
+    assert loadgen.command(oha, warmup) == [*OHA, "-c", "5", "-z", "1.5s", "-w", "http://h/users"]
+    with pytest.raises(UsageError, match="needs a duration or a request count"):
+        loadgen.command(oha, base)
+
+
+def test_an_open_loop_offers_its_rate_over_its_connections_and_records() -> None:
+    rate = OpenLoop(
+        closed_cell="c", closed_rps=200, offered_rps=123.456, connections=40, latency_basis_ms=5
     )
-    assert timed[-1] == "http://127.0.0.1:1/users"
-    assert timed[timed.index("-c") : timed.index("-c") + 2] == ["-c", "10"]
-    assert "-w" in timed and "--disable-keepalive" in timed and "2s" in timed
-    counted = loadgen.command(oha, "http://h/users", params(5, True), Measure(requests=50000))
-    assert "-n" in counted and "50000" in counted and "--disable-keepalive" not in counted
-    assert "-z" not in counted
-    warmup = loadgen.command(oha, "http://h/users", params(5, True), Measure(requests=9), 1.5)
-    assert "-z" in warmup and "1.5s" in warmup and "-n" not in warmup
+    run = loadgen.Invocation(
+        "http://h/users?limit=7", params(10, True, limit=7), Measure(duration_s=10),
+        open_loop=rate, record=Path("/r/requests.db"),
+    )  # fmt: skip
+    open_loop = ["-c", "40", "-q", "123.5", "--latency-correction"]
+    assert loadgen.command(Path("/x/oha"), run) == [
+        *OHA, *open_loop, "-z", "10s", "-w", "--db-url", "/r/requests.db", "http://h/users?limit=7"
+    ]  # fmt: skip
+    assert loadgen.command(Path("/x/oha"), run.warmup(2)) == [
+        *OHA, *open_loop, "-z", "2s", "-w", "http://h/users?limit=7"
+    ]  # fmt: skip
 
 
 def test_the_published_endpoint_has_no_query_and_other_limits_do() -> None:
@@ -73,7 +94,8 @@ def test_failure_rule_on_real_non_2xx(
     path: str, failed: bool, oha: Path, built_variants: dict[str, Variant], database: Database
 ) -> None:
     with running(built_variants["fastapi-tuned"], database) as server:
-        cmd = loadgen.command(oha, server.url + path, params(2, True), Measure(requests=200))
+        run = loadgen.Invocation(server.url + path, params(2, True), Measure(requests=200))
+        cmd = loadgen.command(oha, run)
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
     result = loadgen.parse(out)
     assert result.ok + result.non_2xx + result.errors == 200

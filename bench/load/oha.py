@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,38 +110,47 @@ def url(base: str, params: Params) -> str:
     )
 
 
-def command(
-    oha: Path,
-    target: str,
-    params: Params,
-    measure: Measure,
-    duration_s: float | None = None,
-    open_loop: OpenLoop | None = None,
-    record: Path | None = None,
-) -> list[str]:
-    """The oha command line for one run of a cell: a closed loop at the cell's concurrency,
-    or, with `open_loop`, its offered rate (`-q`) with latency from each request's intended
-    send time (`--latency-correction`) over the connections Little's law asked for.
-
-    `duration_s` replaces the measured duration or request count (used for warmups); with
-    `record`, oha writes every request to that SQLite file (`--db-url`).
+@dataclass(frozen=True)
+class Invocation:
+    """What one oha run loads and how: a closed loop at the cell's concurrency, or, with
+    `open_loop`, its offered rate; `duration_s` replaces the measured duration or request
+    count (warmups, probes, soak bursts); with `record`, every request goes to that SQLite file.
     """
-    connections = open_loop.connections if open_loop else params.concurrency
+
+    target: str
+    params: Params
+    measure: Measure
+    _: KW_ONLY
+    duration_s: float | None = None
+    open_loop: OpenLoop | None = None
+    record: Path | None = None
+
+    def warmup(self, seconds: float) -> "Invocation":
+        """The same load for `seconds`, recording nothing: the warmup before this run."""
+        return replace(self, duration_s=seconds, record=None)
+
+
+def command(oha: Path, run: Invocation) -> list[str]:
+    """The oha command line for `run`: a closed loop at the cell's concurrency, or, with an
+    open loop, its offered rate (`-q`) with latency from each request's intended send time
+    (`--latency-correction`) over the connections Little's law asked for; `--db-url` when
+    the run records every request."""
+    connections = run.open_loop.connections if run.open_loop else run.params.concurrency
     cmd = [str(oha), "--no-tui", "--output-format", "json", "-c", str(connections)]
-    if open_loop:
-        cmd += ["-q", f"{open_loop.offered_rps:.1f}", "--latency-correction"]
-    seconds = duration_s or measure.duration_s
+    if run.open_loop:
+        cmd += ["-q", f"{run.open_loop.offered_rps:.1f}", "--latency-correction"]
+    seconds = run.duration_s or run.measure.duration_s
     if seconds:
         cmd += ["-z", f"{seconds:g}s", "-w"]  # -w: in-flight requests finish, not counted as errors
-    elif measure.requests:
-        cmd += ["-n", str(measure.requests)]
+    elif run.measure.requests:
+        cmd += ["-n", str(run.measure.requests)]
     else:
         raise UsageError("a measurement needs a duration or a request count")
-    if not params.keepalive:
+    if not run.params.keepalive:
         cmd.append("--disable-keepalive")
-    if record:
-        cmd += ["--db-url", str(record)]
-    return [*cmd, target]
+    if run.record:
+        cmd += ["--db-url", str(run.record)]
+    return [*cmd, run.target]
 
 
 def parse(text: str) -> LoadResult:

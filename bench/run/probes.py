@@ -107,11 +107,13 @@ def http_ceiling(
         return probe
     try:
         with variants.running(axum, db, params=params, cpus=cpus.of("server")) as server:
-            target = f"{server.url}/users/static"
+            run = oha.Invocation(
+                f"{server.url}/users/static", params, measure, duration_s=probe_seconds(measure)
+            )
             if measure.warmup_s:
-                warm = oha.command(oha_path, target, params, measure, measure.warmup_s)
+                warm = oha.command(oha_path, run.warmup(measure.warmup_s))
                 _oha(warm, cpus.of("loadgen"), measure.warmup_s)
-            cmd = oha.command(oha_path, target, params, measure, probe_seconds(measure))
+            cmd = oha.command(oha_path, run)
             probe.command = cmd
             with Sampler({"server": server.pid}) as sampler:
                 text, threads = _oha(cmd, cpus.of("loadgen"), probe_seconds(measure), sampler)

@@ -221,14 +221,13 @@ def _load_cell(
         ab = ctx.opts.plan.baseline is not None  # A/B: both sides at the baseline's rate
         source = matrix.head(cell.variant) + matrix.SIDE if ab else cell.variant
         cell.open_loop = open_loop(cell, ctx.cells, source)
-    cell.oha_command = oha.command(  # every request recorded, for the latency histograms
-        ctx.oha, target, cell.params, measure, None, cell.open_loop, _recording(cell, ctx)
+    run = oha.Invocation(  # every request recorded, for the latency histograms
+        target, cell.params, measure, open_loop=cell.open_loop, record=_recording(cell, ctx)
     )
+    cell.oha_command = oha.command(ctx.oha, run)
     if measure.warmup_s:
         phase(f"warming up {measure.warmup_s:g}s")
-        warmup = oha.command(
-            ctx.oha, target, cell.params, measure, measure.warmup_s, cell.open_loop
-        )
+        warmup = oha.command(ctx.oha, run.warmup(measure.warmup_s))
         _load(warmup, cell, ctx, server, measure.warmup_s)
     phase("measuring")
     cell.repeats.append(_repeat(index, cell, ctx, server))

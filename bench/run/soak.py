@@ -116,7 +116,8 @@ def _soak(
                 interrupts.check()
                 if left >= MIN_BURST_S:
                     seconds = min(soak.burst_s, left)
-                    cmd = oha.command(oha_path, target, soak.params, Measure(), seconds)
+                    burst = oha.Invocation(target, soak.params, Measure(), duration_s=seconds)
+                    cmd = oha.command(oha_path, burst)
                     soak.oha_command = soak.oha_command or cmd
                     soak.bursts.append(_burst(cmd, time.monotonic() - started, opts, server))
                     say(_progress(soak, sampler))
