@@ -82,7 +82,8 @@ def serve(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite against real Postgres, servers and oha."""
+    """Run the test suite against real Postgres, servers and oha; the fast loop, which starts
+    none of them: nox -s tests -- -m "not slow"."""
     _install(session)
     session.run("pytest", *session.posargs)
 

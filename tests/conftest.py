@@ -4,7 +4,8 @@
 - `built_variants`: every variant of matrix.toml built once (name -> Variant);
 - `oha`: the load generator, installed once if missing;
 - `variant`: parametrizes a test over every variant of matrix.toml, built;
-- an autouse session check that nothing started by the tests outlives the session.
+- an autouse session check that nothing started by the tests outlives the session;
+- a check that every test using one of the first four is marked `slow`.
 """
 
 import os
@@ -46,6 +47,23 @@ def build_once(name: str) -> Variant:
     if isinstance(result, str):
         pytest.fail(result, pytrace=False)
     return result
+
+
+SLOW_FIXTURES = {"database", "built_variants", "variant", "oha"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that uses Postgres, a built variant or oha without the `slow` mark: the
+    fast loop (`-m "not slow"`) must start none of them."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        uses = ", ".join(sorted(SLOW_FIXTURES))
+        raise pytest.UsageError(f"mark @pytest.mark.slow (they use {uses}): {', '.join(unmarked)}")
 
 
 @pytest.fixture(scope="session")

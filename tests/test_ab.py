@@ -67,6 +67,7 @@ def head_text(path: str) -> str:
     return git("show", f"HEAD:{path}") + "\n"
 
 
+@pytest.mark.slow
 def test_a_bad_baseline_is_one_line_before_anything_is_built(
     tmp_path: Path, worktree: Path
 ) -> None:
@@ -116,6 +117,7 @@ def test_a_folder_inside_this_checkout_is_never_taken_for_the_worktree(
     assert (git("rev-parse", "HEAD"), git("status", "--porcelain")) == before
 
 
+@pytest.mark.slow
 def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
     oha: Path, tmp_path: Path, worktree: Path
 ) -> None:

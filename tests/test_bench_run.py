@@ -24,6 +24,8 @@ from bench.plan import pinning
 from bench.plan.matrix import Variant
 from bench.plan.order import round_order
 
+pytestmark = pytest.mark.slow  # runs of `bench run` with built variants, Postgres and oha
+
 SCHEMA = json.loads(store.SCHEMA_FILE.read_text())
 
 

@@ -136,6 +136,7 @@ def test_pgbench_output_is_parsed_and_bad_output_refused() -> None:
         pgbench.parse("pgbench: error: connection refused")
 
 
+@pytest.mark.slow
 def test_real_database_and_http_ceilings(
     database: Database, built_variants: dict[str, Variant], oha: Path
 ) -> None:
@@ -154,6 +155,7 @@ def test_real_database_and_http_ceilings(
     assert http.command[-1].endswith("/users/static") and "--disable-keepalive" in http.command
 
 
+@pytest.mark.slow
 def test_a_load_generator_printing_a_partial_report_is_a_probe_error_not_a_crash(
     database: Database, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:

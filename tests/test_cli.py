@@ -214,6 +214,7 @@ def _read_line(proc: subprocess.Popen[str], pattern: str, timeout: float) -> re.
     pytest.fail(f"no line matching {pattern!r} within {timeout} s; stdout {seen}, stderr {err}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
 def test_serve_end_to_end_and_clean_interrupt(variant: Variant) -> None:
     assert variant.executable.exists()

@@ -97,6 +97,7 @@ def fingerprint(url: str) -> list[tuple[str, str, str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_seed_gives_exactly_the_expected_users_in_the_tools_own_schema(
     database: Database,
 ) -> None:
@@ -112,6 +113,7 @@ def test_seed_gives_exactly_the_expected_users_in_the_tools_own_schema(
     assert found == (schema.MARKER, schema.MARKER, None)
 
 
+@pytest.mark.slow
 def test_seeding_twice_is_idempotent(database: Database) -> None:
     before = all_users(database)
     assert seed(database).server_version == database.server_version
@@ -137,6 +139,7 @@ OWN_USERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(OWN_USERS))
 def test_an_external_database_with_its_own_users_table_is_left_exactly_as_it_was(
     case: str, scratch_url: str, monkeypatch: pytest.MonkeyPatch
@@ -162,6 +165,7 @@ def test_an_external_database_with_its_own_users_table_is_left_exactly_as_it_was
     assert cleanup_external().startswith("nothing to clean")
 
 
+@pytest.mark.slow
 def test_a_pybench_schema_the_tool_did_not_create_is_refused_and_never_dropped(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -177,6 +181,7 @@ def test_a_pybench_schema_the_tool_did_not_create_is_refused_and_never_dropped(
     assert found == ("pybench.users",)
 
 
+@pytest.mark.slow
 def test_cleanup_keeps_a_schema_that_holds_something_of_the_users(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,6 +201,7 @@ def _data_dir(pid: int) -> Path:
     return Path(cmdline[cmdline.index("-D") + 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["embedded", "system"])
 def test_local_cluster_is_pinned_and_removed_afterwards(provider: str) -> None:
     with provision(provider, cpus={0}) as db:
@@ -220,6 +226,7 @@ def test_local_cluster_is_pinned_and_removed_afterwards(provider: str) -> None:
         db.connect()
 
 
+@pytest.mark.slow
 def test_the_throwaway_cluster_admits_only_the_harness(database: Database) -> None:
     """Another local account is refused over TCP and cannot reach the socket; without the
     passfile, even root is refused (scram-sha-256, no trust)."""
@@ -271,6 +278,7 @@ def test_external_without_database_url_is_a_usage_error(monkeypatch: pytest.Monk
         pass
 
 
+@pytest.mark.slow
 def test_an_install_the_cluster_user_cannot_reach_is_copied_with_its_libraries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -312,6 +320,7 @@ PREFLIGHT = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(PREFLIGHT))
 def test_an_external_database_the_run_may_not_write_is_refused_before_anything(
     case: str, scratch_url: str, tmp_path: Path
@@ -384,6 +393,7 @@ def standby(primary: Database, timeout: float = 30) -> Iterator[Standby]:
         yield replica
 
 
+@pytest.mark.slow
 def test_a_read_only_standby_is_refused_before_anything(database: Database, tmp_path: Path) -> None:
     """Preflight against a real streaming standby of the session's server: one line saying
     so, exit 2, no run folder, reports/ as it was, and the password in no output."""

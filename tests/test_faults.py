@@ -19,6 +19,8 @@ from bench.model import store
 from bench.plan.matrix import Variant
 from bench.plan.order import round_order
 
+pytestmark = pytest.mark.slow  # runs of `bench run` with built variants, Postgres and oha
+
 
 @pytest.fixture(scope="module")
 def two_python() -> list[Variant]:

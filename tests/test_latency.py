@@ -63,6 +63,7 @@ def test_pooled_percentiles_are_those_of_all_requests_together() -> None:
     assert pooled.pooled_ms(partial, "p99") is None
 
 
+@pytest.mark.slow
 def test_real_oha_output_becomes_the_same_distribution(
     database: Database, built_variants: dict[str, Variant], oha: Path, tmp_path: Path
 ) -> None:

@@ -42,6 +42,7 @@ def mid_cell(proc: "subprocess.Popen[str]", marker: str, out: Path) -> dict[str,
     pytest.fail(f"the measured repeat never started: {proc.communicate()[1][-2000:]}")
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_cell_is_cleaned_up_by_the_next_run(oha: Path, tmp_path: Path) -> None:
     build_once("fastapi-async")
     state, first, second = tmp_path / "state", f"killed-{time.time()}", f"next-{time.time()}"
@@ -66,6 +67,7 @@ def test_a_run_killed_mid_cell_is_cleaned_up_by_the_next_run(oha: Path, tmp_path
     assert not (tmp_path / "b" / "processes.json").exists()  # a clean exit removes it
 
 
+@pytest.mark.slow
 def test_sighup_stops_a_run_and_leaves_nothing_behind(oha: Path, tmp_path: Path) -> None:
     build_once("fastapi-async")
     state, marker, out = tmp_path / "state", f"hup-{time.time()}", tmp_path / "run"

@@ -89,6 +89,7 @@ def test_the_published_endpoint_has_no_query_and_other_limits_do() -> None:
     assert loadgen.url("http://h", params(10, False, limit=7)) == "http://h/users?limit=7"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, failed", [("/users?limit=0", True), ("/users", False)])
 def test_failure_rule_on_real_non_2xx(
     path: str, failed: bool, oha: Path, built_variants: dict[str, Variant], database: Database
@@ -104,6 +105,7 @@ def test_failure_rule_on_real_non_2xx(
         assert result.status_codes == {"422": 200} and result.rps == 0
 
 
+@pytest.mark.slow
 def test_the_installed_oha_is_recent_and_other_programs_are_not(oha: Path) -> None:
     assert loadgen.version(oha) == f"oha {loadgen.OHA_VERSION}"
     assert loadgen.recent(oha)

@@ -47,6 +47,7 @@ def test_each_lock_is_hashed_and_satisfies_its_pyproject_and_runtimes(
         )
 
 
+@pytest.mark.slow
 def test_a_built_venv_holds_exactly_its_lock(variant: Variant) -> None:
     installed = {locks.normalize(n): v for n, v in packages(variant).items()}
     if not variant.python:
@@ -55,6 +56,7 @@ def test_a_built_venv_holds_exactly_its_lock(variant: Variant) -> None:
     assert installed == {**locks.applicable(locks.lock_file(variant)), "bench-fastapi": "0.1.0"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", PYTHON_VARIANTS, ids=lambda v: v.name)
 def test_relocking_changes_nothing_when_nothing_changed(variant: Variant, tmp_path: Path) -> None:
     """What `nox -s lock` does to a variant, done on a copy: the same bytes come back."""

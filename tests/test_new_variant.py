@@ -19,6 +19,8 @@ from bench.model import store
 from bench.paths import variants_dir
 from bench.plan.matrix import MATRIX
 
+pytestmark = pytest.mark.slow  # locks, builds and benchmarks a variant
+
 NAME = "throwaway-test"
 ENTRY = """
 [variants.{name}]

@@ -69,6 +69,7 @@ def test_shards_keep_open_loop_cells_with_their_closed_loop_cell() -> None:
             assert CellSpec(variant=cell.variant, params=cell.params.closed()).id in ids
 
 
+@pytest.mark.slow
 def test_a_real_open_loop_cell(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:

@@ -25,6 +25,8 @@ from bench.sut.database import Database
 from bench.sut.variants import Server, build, running
 from bench.sut.verify import fetch
 
+pytestmark = pytest.mark.slow  # every variant built and served against Postgres
+
 THROWAWAY = Variant(
     name="throwaway-robustness",
     kind="python",

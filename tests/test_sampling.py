@@ -27,6 +27,7 @@ def pinned_busy_and_idle() -> Iterator[tuple[int, int]]:
         processes.stop(idle)
 
 
+@pytest.mark.slow
 def test_sampler_sees_cpu_and_memory(pinned_busy_and_idle: tuple[int, int]) -> None:
     busy, idle = pinned_busy_and_idle
     with Sampler({"busy": busy, "idle": idle}, interval=0.25) as sampler:

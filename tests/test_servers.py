@@ -36,6 +36,7 @@ def port_open(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
+@pytest.mark.slow
 def test_verify_passes_and_headers_are_json(variant: Variant, database: Database) -> None:
     with running(variant, database) as server:
         checked = verify(variant.name, server.url, database)
@@ -58,6 +59,7 @@ def test_verify_passes_and_headers_are_json(variant: Variant, database: Database
     assert [row["user_id"] for row in json.loads(users_body)] == first_ids
 
 
+@pytest.mark.slow
 def test_runs_pinned_and_leaves_nothing_behind(variant: Variant, database: Database) -> None:
     with running(variant, database, cpus={0}) as server:
         tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
@@ -86,6 +88,7 @@ def copy(database: Database) -> Iterator[Database]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
 
 
+@pytest.mark.slow
 def test_verification_fails_on_a_real_mismatch(
     variant: Variant, database: Database, copy: Database
 ) -> None:
@@ -122,6 +125,7 @@ def test_an_unreachable_database_is_a_bench_error() -> None:
         expected_rows(gone, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
 def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
     variant: Variant, database: Database
@@ -144,6 +148,7 @@ def test_a_server_that_runs_another_loop_or_pool_than_declared_fails(
     assert "pool 5 (declared 7)" in said and "workers 1 (declared 2)" in said
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fastapi-async"], indirect=True)
 @pytest.mark.parametrize("name", ["uvicorn", "granian"])
 def test_workers_are_counted_from_the_processes(
@@ -158,6 +163,7 @@ def test_workers_are_counted_from_the_processes(
     assert info.command[info.command.index("--workers") + 1] == "2"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fastapi-sync-psycopg2"], indirect=True)
 def test_the_published_sync_configuration_reads_back_as_published(
     variant: Variant, database: Database
@@ -176,6 +182,7 @@ def test_the_published_sync_configuration_reads_back_as_published(
 RUNS_ON = [(v.name, r) for v in load_variants().values() for r in v.runtimes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "name"), RUNS_ON, ids=[f"{v}-{r}" for v, r in RUNS_ON], indirect=["variant"]
 )

@@ -40,6 +40,7 @@ def test_bad_soak_input_is_one_line_exit_2_and_writes_nothing(args: list[str], s
     assert tree(REPORTS) == before, "a refused soak changed reports/"
 
 
+@pytest.mark.slow
 def test_a_short_soak_records_memory_over_time_and_its_growth(oha: Path, tmp_path: Path) -> None:
     build_once("axum")
     out = tmp_path / "soak"

@@ -238,6 +238,7 @@ def shim_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{nox_shim(tmp_path / 'nox')}{os.pathsep}{os.environ['PATH']}"}
 
 
+@pytest.mark.slow
 def test_the_plan_job_lists_no_more_shards_than_the_plan_has_comparison_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,6 +252,7 @@ def test_the_plan_job_lists_no_more_shards_than_the_plan_has_comparison_groups(
     run_step(Job("plan", tmp_path / "bad"), "list", env, timeout=60, code=1)
 
 
+@pytest.mark.slow
 def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     oha: Path, built_variants: dict[str, Variant], tmp_path: Path
 ) -> None:
@@ -309,6 +311,7 @@ def test_the_workflow_scripts_run_the_smoke_matrix_and_merge_it(
     assert "**Missing**" in lone.summary.read_text()  # the partial report, in the summary
 
 
+@pytest.mark.slow
 def test_the_ab_job_measures_head_against_base_in_one_run_and_gates(
     oha: Path, tmp_path: Path
 ) -> None:
