@@ -5,6 +5,15 @@ from pathlib import Path
 
 from bench import REPO
 
+REPORTS = REPO / "reports"
+
+
+def in_reports(path: Path, reports: Path = REPORTS) -> bool:
+    """Whether `path` (symlinks resolved) lies under `reports`, by default this checkout's
+    reports/: a run kept there is indexed and may be reports/latest; one written elsewhere
+    (`--out /tmp/...`, a test's) leaves this checkout as it was."""
+    return path.resolve().is_relative_to(reports.resolve())
+
 
 def cache_dir() -> Path:
     """Per-user cache for things reused across runs (cargo target dir, oha, wheels)."""

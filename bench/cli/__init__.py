@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import compare, grammar, soak
+from bench.cli import compare, exports, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import leftovers, oha, registry
 from bench.model import merge, store
@@ -270,13 +270,7 @@ def _report_if_measured(run_dir: Path) -> None:
         print(f"nothing was measured: no report; {path} says why", flush=True)
         return
     runner.link_latest(run_dir)
-    print(f"report: {_render(run_dir)}", flush=True)
-
-
-def _render(run_dir: Path) -> Path:
-    from bench.render.report import write_report  # matplotlib loads only when a report is drawn
-
-    return write_report(run_dir)
+    print(f"report: {exports.write(run_dir)}", flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -284,13 +278,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = [compare.results_file(p) for p in args.runs or [runner.RUNS.parent / "latest"]]
     loaded = [store.load(p) for p in paths]
     if len(loaded) == 1 and args.out is None:
-        print(f"report: {_render(paths[0].parent)}")
+        print(f"report: {exports.write(paths[0].parent)}")
         return 0
     merged = merge.merge(loaded, "")
     run_dir = _create(_run_dir(args.out))
     merged.run_id = run_dir.name
     store.save(merged, run_dir / "results.json")
-    print(f"merged {len(loaded)} runs into {run_dir}\nreport: {_render(run_dir)}")
+    print(f"merged {len(loaded)} runs into {run_dir}\nreport: {exports.write(run_dir)}")
     if merged.missing:
         absent = merge.missing_shards(loaded)
         which = f" (shard {', '.join(absent)} not given)" if absent else ""

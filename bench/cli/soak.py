@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from bench.analysis.soak import growth
+from bench.cli import exports
 from bench.errors import UsageError
 from bench.load import registry
 from bench.model import store
@@ -91,8 +92,6 @@ def cmd_soak(
 
 def finish(run_dir: Path) -> Path:
     """Add the growth after warm-up to the run's results, render its report; return that."""
-    from bench.render.report import write_report  # matplotlib loads only when a report is drawn
-
     path = run_dir / "results.json"
     run = store.load(path)
     if run.soak is not None:
@@ -105,4 +104,4 @@ def finish(run_dir: Path) -> Path:
                 f"slope {found.slope_mib_per_min:+.3f} MiB/min",
                 flush=True,
             )
-    return write_report(run_dir)
+    return exports.write(run_dir)

@@ -8,14 +8,13 @@ folder whose results.json cannot be read is listed with the reason, not skipped.
 
 from pathlib import Path
 
-from bench import REPO
 from bench.analysis import ceilings
 from bench.errors import UsageError
 from bench.model import store
 from bench.model.results import Run
+from bench.paths import REPORTS
 from bench.render.markdown import fmt_rps, table
 
-REPORTS = REPO / "reports"
 HEADER = ["run", "date", "machine", "profile", "variants", "throughput (rps, first cell)"]
 
 

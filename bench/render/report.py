@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.analysis import efficiency, latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
 from bench.model.store import load
-from bench.render import ab, canary, details, index, limits, openloop, plots, reproduction, soak
+from bench.render import ab, canary, details, limits, openloop, plots, reproduction, soak
 from bench.render.html import write_page
 from bench.render.markdown import TIMES, apart, fmt_1, fmt_3, fmt_ms, fmt_rps, fold_long, table
 
@@ -82,14 +82,13 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
 
 
 def write_report(run_dir: Path) -> Path:
-    """Load `run_dir/results.json`, draw the plots, write `run_dir/report.md` and regenerate
-    the indexes of reports/; return the report."""
+    """Load `run_dir/results.json`, draw the plots beside it and write `run_dir/report.md` and
+    `run_dir/report.html` (nothing outside `run_dir`); return the Markdown report."""
     run = load(run_dir / "results.json")
     plot_files = plots.draw(run, run_dir)
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
     write_page(path)
-    index.write_indexes()
     return path
 
 

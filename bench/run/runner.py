@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import REPO, interrupts
+from bench import interrupts
 from bench.errors import BenchError
 from bench.load import canary, latency, oha, processes
 from bench.load.sampling import Sampler
@@ -37,6 +37,7 @@ from bench.model.results import (
     ServerInfo,
 )
 from bench.model.store import save
+from bench.paths import REPORTS, in_reports
 from bench.plan import matrix
 from bench.plan.matrix import Variant
 from bench.plan.order import round_order, sides
@@ -46,7 +47,7 @@ from bench.sut import database, variants
 from bench.sut.variants import Server
 from bench.sut.verify import health, verify
 
-RUNS = REPO / "reports" / "runs"
+RUNS = REPORTS / "runs"
 OHA_GRACE_S = 60.0  # beyond its own duration, before a stalled oha is killed
 REQUESTS_TIMEOUT_S = 900.0  # bound for `-n` runs, which have no deadline of their own
 
@@ -374,8 +375,8 @@ def link_latest(run_dir: Path) -> None:
     """Point reports/latest at `run_dir` (a relative symlink, replaced atomically) when the
     run is kept under reports/; a run written elsewhere (--out /tmp/..., a test's) is not
     "the latest" of this checkout."""
-    latest = REPO / "reports" / "latest"
-    if not run_dir.resolve().is_relative_to(latest.parent.resolve()):
+    latest = REPORTS / "latest"
+    if not in_reports(run_dir):
         return
     tmp = latest.with_name(".latest.tmp")
     tmp.unlink(missing_ok=True)
