@@ -146,6 +146,7 @@ def mounts() -> Iterator[None]:
         shutil.rmtree(MOUNTS, ignore_errors=True)
 
 
+@pytest.mark.slow  # forty runs of the command line, a second or more each
 @pytest.mark.parametrize(
     ("args", "env", "says"), [case[1:] for case in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
 )

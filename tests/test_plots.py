@@ -42,7 +42,10 @@ def expected(run: Run, plot: str) -> set[str]:
     return {c.id for c in chosen[plot]}
 
 
-@pytest.mark.parametrize("source", [REFERENCE, DATA / "results-v2.json"], ids=["default", "full"])
+FULL = pytest.param(DATA / "results-v2.json", marks=pytest.mark.slow, id="full")  # 8 sweeps
+
+
+@pytest.mark.parametrize("source", [pytest.param(REFERENCE, id="default"), FULL])
 def test_every_plot_is_valid_svg_with_every_cell(source: Path, tmp_path: Path) -> None:
     run = store.load(source)
     files = plots.draw(run, tmp_path)
@@ -76,6 +79,7 @@ def test_the_default_reference_has_the_plots_of_a_default_run(tmp_path: Path) ->
     }
 
 
+@pytest.mark.slow
 def test_sweeps_over_concurrency_and_payload_get_their_line_plots(tmp_path: Path) -> None:
     files = plots.draw(store.load(DATA / "results-v2.json"), tmp_path)
     assert {"concurrency.svg", "payload.svg"} <= set(files.values())
@@ -97,6 +101,7 @@ def test_no_measured_cell_draws_nothing(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.svg"))
 
 
+@pytest.mark.slow
 def test_the_same_run_draws_the_same_files(tmp_path: Path) -> None:
     run = store.load(REFERENCE)
     first = plots.draw(run, tmp_path / "a")

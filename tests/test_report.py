@@ -225,7 +225,9 @@ def test_plots_are_linked_only_when_given(v2: Run) -> None:
     assert "![Throughput per cell](throughput.svg)" in markdown
 
 
-@pytest.mark.parametrize("name", ["results-v1.json", "results-v2.json"])
+@pytest.mark.parametrize(
+    "name", ["results-v1.json", pytest.param("results-v2.json", marks=pytest.mark.slow)]
+)
 def test_write_report_writes_markdown_and_plots(name: str, tmp_path: Path) -> None:
     shutil.copy(DATA / name, tmp_path / "results.json")
     path = report.write_report(tmp_path)

@@ -7,7 +7,6 @@ process for the whole DURATION, loaded in bursts; see `bench.run.soak`.
 import argparse
 from pathlib import Path
 
-from bench.analysis.soak import growth
 from bench.cli import exports
 from bench.errors import UsageError
 from bench.load import registry
@@ -92,6 +91,8 @@ def cmd_soak(
 
 def finish(run_dir: Path) -> Path:
     """Add the growth after warm-up to the run's results, render its report; return that."""
+    from bench.analysis.soak import growth  # scipy loads only when a soak ends, not per command
+
     path = run_dir / "results.json"
     run = store.load(path)
     if run.soak is not None:
