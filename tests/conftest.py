@@ -5,7 +5,7 @@
 - `oha`: the load generator, installed once if missing;
 - `variant`: parametrizes a test over every variant of matrix.toml, built;
 - an autouse session check that nothing started by the tests outlives the session;
-- a check that every test using one of the first four is marked `slow`.
+- a check that every test using one of the first four (or a browser) is marked `slow`.
 """
 
 import os
@@ -49,12 +49,12 @@ def build_once(name: str) -> Variant:
     return result
 
 
-SLOW_FIXTURES = {"database", "built_variants", "variant", "oha"}
+SLOW_FIXTURES = {"database", "built_variants", "variant", "oha", "browser"}  # report.html's
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse a test that uses Postgres, a built variant or oha without the `slow` mark: the
-    fast loop (`-m "not slow"`) must start none of them."""
+    """Refuse a test that uses Postgres, a built variant, oha or a browser without the `slow`
+    mark: the fast loop (`-m "not slow"`) must start none of them."""
     unmarked = [
         item.nodeid
         for item in items

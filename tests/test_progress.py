@@ -11,6 +11,8 @@ import subprocess
 import sys
 import termios
 
+import pytest
+
 from bench.run.progress import loopback
 
 # A stand-in run: a busy "server" sampled while the view refreshes, one repeat done.
@@ -52,6 +54,7 @@ def _in_a_terminal(script: str) -> str:
     return ANSI.sub("", b"".join(chunks).decode(errors="replace"))
 
 
+@pytest.mark.slow  # a stand-in run of four seconds
 def test_the_live_panel_shows_each_role_from_the_running_sampler() -> None:
     text = _in_a_terminal(SCRIPT)
     assert "[1/2] fastapi-async c=10: repeat 1/2: measuring" in text
@@ -63,6 +66,7 @@ def test_the_live_panel_shows_each_role_from_the_running_sampler() -> None:
     assert cost, text[-500:]
 
 
+@pytest.mark.slow  # a stand-in run of four seconds
 def test_without_a_terminal_one_line_per_finished_repeat() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=30

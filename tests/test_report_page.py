@@ -46,7 +46,14 @@ def h2s(page: str) -> list[str]:
     return [unescape(re.sub(r"<[^>]+>", "", h)) for h in re.findall(r"<h2>(.*?)</h2>", page)]
 
 
-@pytest.mark.parametrize("results", RUNS, ids=lambda p: p.parent.name + "/" + p.name)
+FULL = DATA / "results-v2.json"  # 8 sweeps: its plots take seconds
+
+
+@pytest.mark.parametrize(
+    "results",
+    [pytest.param(r, marks=pytest.mark.slow) if r == FULL else r for r in RUNS],
+    ids=lambda p: p.parent.name + "/" + p.name,
+)
 def test_the_page_has_the_reports_sections_its_plots_inline_and_loads_nothing(
     results: Path, tmp_path: Path
 ) -> None:
@@ -147,6 +154,7 @@ def screenshot(browser: webdriver.Chrome, path: Path) -> None:
     keep(path)
 
 
+@pytest.mark.slow
 def test_the_page_loads_nothing_and_logs_no_error(
     browser: webdriver.Chrome, page_file: Path
 ) -> None:
@@ -163,6 +171,7 @@ def test_the_page_loads_nothing_and_logs_no_error(
 BOX = "const box = arguments[0].getBBox(); return [box.width, box.height]"
 
 
+@pytest.mark.slow
 def test_every_plot_is_drawn_with_a_size_in_light_and_dark(
     loaded: webdriver.Chrome, page_file: Path, tmp_path: Path
 ) -> None:
@@ -182,6 +191,7 @@ def test_every_plot_is_drawn_with_a_size_in_light_and_dark(
     assert complaints(loaded) == []
 
 
+@pytest.mark.slow
 def test_folds_open_and_sections_fold_on_a_click(loaded: webdriver.Chrome) -> None:
     folds = loaded.find_elements(By.CSS_SELECTOR, "details:not(.section)")
     fold = next(f for f in folds if f.is_displayed() and f.get_attribute("open") is None)
@@ -229,6 +239,7 @@ def numeric_column(tables: list[WebElement]) -> tuple[WebElement, int]:
     raise AssertionError("no shown table has a column whose sort would show a numeric order")
 
 
+@pytest.mark.slow
 def test_a_click_on_a_header_sorts_its_column_by_number(loaded: webdriver.Chrome) -> None:
     table, column = numeric_column(loaded.find_elements(By.TAG_NAME, "table"))
     before = rows(table)
@@ -251,6 +262,7 @@ SIGNED = "| variant | change |\n| --- | --- |\n" + "".join(
 )
 
 
+@pytest.mark.slow
 def test_signs_decimals_and_words_sort_as_numbers_then_words(
     browser: webdriver.Chrome, tmp_path: Path
 ) -> None:

@@ -13,6 +13,8 @@ from bench.paths import variants_dir
 from bench.plan import matrix
 from bench.run import setup
 
+pytestmark = pytest.mark.slow  # builds a variant
+
 
 def test_a_failed_build_is_raised_after_the_others_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
