@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench.model.results import Cell, Probe, Run
+from bench.model.roles import NAMES, ROLES, Role
 
 SATURATED = 0.9  # a CPU set at 90% of its capacity or more bound the cell
 MIN_HEADROOM = 2.0  # the load generator should reach at least twice the fastest cell
-ROLES = ("server", "database", "loadgen")
-NAMES = {"server": "server", "database": "database", "loadgen": "load generator"}
 
 
 def probe(run: Run, name: str) -> Probe | None:
@@ -79,7 +78,7 @@ class Binding:
     use: dict[str, float]  # CPU set name -> fraction of its capacity (1.0 = all its CPUs)
 
 
-def binding(cell: Cell, plan: Mapping[str, list[int] | None], cpu_count: int) -> Binding | None:
+def binding(cell: Cell, plan: Mapping[Role, list[int] | None], cpu_count: int) -> Binding | None:
     """Which CPU bound `cell`: the busiest CPU set at SATURATED or more of its capacity.
 
     `plan` is the run's CPU plan (role -> CPUs, None when not pinned); unpinned roles share
@@ -87,7 +86,7 @@ def binding(cell: Cell, plan: Mapping[str, list[int] | None], cpu_count: int) ->
     """
     if not cell.ok:
         return None
-    groups: dict[tuple[int, ...], list[str]] = {}
+    groups: dict[tuple[int, ...], list[Role]] = {}
     for role in ROLES:
         pinned = plan.get(role)
         groups.setdefault(tuple(pinned) if pinned else tuple(range(cpu_count)), []).append(role)

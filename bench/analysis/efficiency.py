@@ -8,11 +8,10 @@ ceiling, sampled alike): what the server's driver and pool add beyond the query 
 
 from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run
+from bench.model.roles import Role
 
-ROLES = ("server", "database", "loadgen")
 
-
-def cpu_s(repeat: Repeat, role: str) -> float | None:
+def cpu_s(repeat: Repeat, role: Role) -> float | None:
     """`role`'s CPU seconds (user + system) in `repeat`, where they were accounted."""
     usage = repeat.usage.get(role)
     if usage is None or usage.cpu_user_s is None or usage.cpu_system_s is None:
@@ -20,7 +19,7 @@ def cpu_s(repeat: Repeat, role: str) -> float | None:
     return usage.cpu_user_s + usage.cpu_system_s
 
 
-def cpu_ms_per_request(repeat: Repeat, role: str) -> float | None:
+def cpu_ms_per_request(repeat: Repeat, role: Role) -> float | None:
     """`role`'s CPU milliseconds per answered request in `repeat`."""
     used, answered = cpu_s(repeat, role), repeat.load.ok + repeat.load.non_2xx
     return 1000.0 * used / answered if used is not None and answered else None

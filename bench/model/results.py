@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from bench.model.roles import Role
+
 SCHEMA_VERSION = 2
 FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of requests
 DEFAULT_LIMIT = 100  # rows per response of the published endpoint (GET /users)
@@ -277,7 +279,7 @@ class Repeat(_Model):
         description="every good request's latency (µs) as an encoded HdrHistogram "
         "(compressed, base64); open loop: from each request's intended send time",
     )
-    usage: dict[str, Usage] = Field(description="role (server, database, loadgen) -> usage")
+    usage: dict[Role, Usage] = Field(description="role -> usage")
     failure: str | None = None
     sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")
     canary: Canary | None = Field(  # absent from the file when None: older runs' files unchanged
@@ -313,7 +315,7 @@ class Cell(CellSpec):
     model_config = ConfigDict(frozen=False)
 
     oha_command: list[str] = []
-    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    cpus: dict[Role, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     server: ServerInfo | None = None
     open_loop: OpenLoop | None = None
     repeats: list[Repeat] = []
@@ -373,7 +375,7 @@ class Soak(_Model):
     pause_s: float = Field(description="idle time after each burst")
     oha_command: list[str] = Field([], description="a burst's command")
     server: ServerInfo | None = None
-    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    cpus: dict[Role, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     time_s: list[float] = Field([], description="when each sample was taken, s since the start")
     rss_mib: list[float] = Field([], description="the server's RSS at each time (all processes)")
     bursts: list[Burst] = []
@@ -412,7 +414,7 @@ class Pinning(_Model):
     """The CPU plan: CPUs per role (None: not pinned), where it came from, and a note."""
 
     source: str
-    plan: dict[str, list[int] | None]
+    plan: dict[Role, list[int] | None]
     note: str
 
 

@@ -4,9 +4,9 @@ import os
 from dataclasses import dataclass
 
 from bench.errors import UsageError
+from bench.model.roles import ROLES, Role
 
-ROLES = ("server", "database", "loadgen")
-ALIASES = {
+ALIASES: dict[str, Role] = {  # what --pin accepts for each role
     "server": "server",
     "database": "database",
     "db": "database",
@@ -19,11 +19,11 @@ ALIASES = {
 class CpuPlan:
     """CPUs per role (None: not pinned, inherits the harness's affinity), and why."""
 
-    cpus: dict[str, list[int] | None]
+    cpus: dict[Role, list[int] | None]
     source: str  # "auto", "--pin" or "--no-pin"
     note: str
 
-    def of(self, role: str) -> list[int] | None:
+    def of(self, role: Role) -> list[int] | None:
         """The CPUs for `role`, or None when unpinned."""
         return self.cpus[role]
 
@@ -81,8 +81,8 @@ def unpinned() -> CpuPlan:
 def parse(spec: str, cpus: list[int] | None = None) -> CpuPlan:
     """Parse `server=0-3,db=4-5,loadgen=6-7` (a bare list item continues the previous role)."""
     allowed = set(cpus or available())
-    plan: dict[str, list[int]] = {}
-    role = None
+    plan: dict[Role, list[int]] = {}
+    role: Role | None = None
     for item in filter(None, (s.strip() for s in spec.split(","))):
         if "=" in item:
             name, _, item = item.partition("=")

@@ -6,9 +6,9 @@ from typing import Any
 
 from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run
+from bench.model.roles import ROLES
 from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
 
-ROLES = ("server", "database", "loadgen")
 _DB_KEYS = ("db_provider", "postgres")
 
 
@@ -53,7 +53,6 @@ def _cpus(cpus: list[int] | None) -> str:
 
 def _cpus_table(cells: list[Cell]) -> str:
     roles = [r for r in ROLES if any(r in c.cpus for c in cells)]
-    roles += sorted({r for c in cells for r in c.cpus} - set(roles))
     rows = [[c.variant, c.label, *(c.cpus.get(r, "-") for r in roles)] for c in cells]
     body = "CPUs allowed, read back from /proc for each cell:\n\n"
     return fold(f"CPUs per cell ({len(cells)})", body + table(["variant", "cell", *roles], rows))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.analysis import efficiency, latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
+from bench.model.roles import Role
 from bench.model.store import load
 from bench.render import ab, canary, details, limits, openloop, plots, reproduction, soak
 from bench.render.html import write_page
@@ -53,10 +54,11 @@ ROWS = (
     _Row("peak CPU (%)", lambda r: _server(r, "cpu_peak_pct"), fmt_1),
 )
 # What a request costs: shown where the run accounted CPU seconds (newer runs)
+COSTS: dict[Role, str] = {"server": "server", "database": "database", "loadgen": "oha"}
 COST_ROWS = (
     *(
         _Row(f"{name} CPU per request (ms)", partial(efficiency.cpu_ms_per_request, role=r), fmt_3)
-        for r, name in (("server", "server"), ("database", "database"), ("loadgen", "oha"))
+        for r, name in COSTS.items()
     ),
     _Row("rps per MiB of server memory", efficiency.rps_per_mib, fmt_1, higher_is_better=True),
 )

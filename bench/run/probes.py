@@ -125,7 +125,7 @@ def http_ceiling(
     probe.values |= {"concurrency": params.concurrency, "keepalive": float(params.keepalive)}
     probe.values |= {f"{role}_cpu_pct": u.cpu_mean_pct for role, u in usage.items()}
     probe.values |= _cpu_seconds(usage)
-    probe.cpus = {role: _cpus(cpus.of(role)) for role in ("server", "loadgen")}
+    probe.cpus = {"server": _cpus(cpus.of("server")), "loadgen": _cpus(cpus.of("loadgen"))}
     return probe
 
 

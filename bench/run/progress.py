@@ -26,10 +26,10 @@ from rich.progress import (
 from rich.table import Table
 
 from bench.load.sampling import Sampler
+from bench.model.roles import NAMES
 
 REFRESH_PER_S = 2
 RATE_OVER_S = 2.0  # the rates shown are over the last two seconds
-ROLE_NAMES = {"server": "server", "database": "database", "loadgen": "load generator"}
 
 
 def loopback() -> tuple[int, int]:
@@ -120,7 +120,7 @@ class RunProgress:
             panel.add_column(column, justify="left" if column == "now" else "right")
         sampler = Sampler.current
         found = sampler.now() if sampler else {}
-        for role, name in ROLE_NAMES.items():
+        for role, name in NAMES.items():
             if role in found:
                 now = found[role]
                 panel.add_row(name, f"{now.cpu_pct:.0f}", f"{now.rss_mib:.0f}", str(now.processes))
