@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.analysis import ceilings
+from bench.analysis.ceilings import Resource
 from bench.load import pgbench
 from bench.model import store
 from bench.model.results import Cell, Measure, Run, Usage
@@ -22,6 +23,7 @@ from bench.run import probes
 from bench.sut.database import Database
 
 DATA = Path(__file__).parent / "data"
+SERVER, SHARED = Resource(("server",)), Resource(("database", "loadgen"))
 PGBENCH_OUTPUT = """pgbench (18.6)
 transaction type: /tmp/query.sql
 scaling factor: 1
@@ -65,13 +67,9 @@ def test_binding_follows_the_stored_samples(run: Run) -> None:
         server, shared = cpu["server"] / 100, (cpu["database"] + cpu["loadgen"]) / 100
         found = ceilings.binding(cell, plan, 2)
         assert found is not None
-        assert found.use == pytest.approx(
-            {"server CPU": server, "database + load generator CPU": shared}
-        )
-        busiest = max(
-            ("server CPU", server), ("database + load generator CPU", shared), key=lambda x: x[1]
-        )
-        assert found.resource == (busiest[0] if busiest[1] >= 0.9 else "none"), cell.variant
+        assert found.use == pytest.approx({SERVER: server, SHARED: shared})
+        busiest = max((SERVER, server), (SHARED, shared), key=lambda x: x[1])
+        assert found.resource == (busiest[0] if busiest[1] >= 0.9 else Resource()), cell.variant
 
 
 def test_binding_rule_thresholds_and_shared_cpus(run: Run) -> None:
@@ -83,17 +81,22 @@ def test_binding_rule_thresholds_and_shared_cpus(run: Run) -> None:
         assert found is not None
         return found
 
-    assert bound(split, 4, server=89, database=10, loadgen=10).resource == "none"
-    assert bound(split, 4, server=90, database=10, loadgen=10).resource == "server CPU"
+    assert bound(split, 4, server=89, database=10, loadgen=10).resource == Resource()
+    assert bound(split, 4, server=90, database=10, loadgen=10).resource == SERVER
     two_cpus = bound(split, 4, server=10, database=10, loadgen=170)
-    assert two_cpus.resource == "none" and two_cpus.use["load generator CPU"] == 0.85
+    assert two_cpus.resource == Resource() and two_cpus.use[Resource(("loadgen",))] == 0.85
     shared = bound(
         {"server": [0], "database": [1], "loadgen": [1]}, 2, server=10, database=50, loadgen=45
     )
-    assert shared.resource == "database + load generator CPU"
+    assert shared.resource == SHARED
     unpinned = bound({}, 2, server=90, database=50, loadgen=45)
-    assert unpinned.use == {"server + database + load generator CPU": 0.925}
+    assert unpinned.use == {Resource(("server", "database", "loadgen")): 0.925}
     assert ceilings.binding(cell.model_copy(update={"error": "boom"}), split, 4) is None
+
+
+def test_a_resource_is_named_by_its_roles() -> None:
+    assert SERVER.text() == "server CPU" and Resource().text() == "none"
+    assert SHARED.text() == "database + load generator CPU"
 
 
 def test_headroom_is_the_http_ceiling_over_the_fastest_cell(run: Run) -> None:
@@ -122,6 +125,17 @@ def test_each_cell_is_shown_as_a_share_of_the_database_ceiling(run: Run) -> None
         share = statistics.median(r.load.rps for r in cell.repeats) / tps
         assert ceilings.share_of_database(cell, run) == pytest.approx(share)
         assert f"| {cell.variant} | {cell.label} |" in section and f"{share:.0%}" in section
+
+
+def test_the_limits_table_names_each_cpu_set_and_what_bound_each_cell(run: Run) -> None:
+    section = limits.section(run)
+    assert "| bound by | server CPU | database + load generator CPU |" in section
+    plan = run.metadata.pinning.plan if run.metadata.pinning else {}
+    for cell in run.cells:
+        found = ceilings.binding(cell, plan, 2)
+        assert found is not None
+        shown = [f"{found.use[s]:.0%}" for s in (SERVER, SHARED)]
+        assert f"| {found.resource.text()} | {' | '.join(shown)} |" in section, cell.variant
 
 
 def test_pgbench_output_is_parsed_and_bad_output_refused() -> None:

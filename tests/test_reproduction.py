@@ -150,7 +150,7 @@ def test_a_server_cpu_that_was_not_the_limit_is_given_as_a_reason(default: Run) 
     assert bound is not None
     reasons = " ".join(ratios(default)[("axum", "fastapi", "rps")].reasons)
     named = "axum's server CPU was not the limit" in reasons
-    assert named is (bound.resource != "server CPU")
+    assert named is (bound.resource.roles != ("server",))
 
 
 def test_the_section_counts_the_verdicts(default: Run) -> None:

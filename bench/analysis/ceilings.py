@@ -71,11 +71,23 @@ def share_of_database(cell: Cell, run: Run) -> float | None:
 
 
 @dataclass(frozen=True)
+class Resource:
+    """A set of CPUs, named by the roles that ran on it (roles pinned to the same CPUs share
+    one set); as what bound a cell, no roles: no CPU set was saturated."""
+
+    roles: tuple[Role, ...] = ()
+
+    def text(self) -> str:
+        """As the report names it: "server CPU", "database + load generator CPU", "none"."""
+        return " + ".join(NAMES[r] for r in self.roles) + " CPU" if self.roles else "none"
+
+
+@dataclass(frozen=True)
 class Binding:
     """The saturated CPU set of a cell (or none) and each set's use of its capacity."""
 
-    resource: str  # e.g. "server CPU", "database + load generator CPU", "none"
-    use: dict[str, float]  # CPU set name -> fraction of its capacity (1.0 = all its CPUs)
+    resource: Resource  # the saturated CPU set; Resource() when none was
+    use: dict[Resource, float]  # CPU set -> fraction of its capacity (1.0 = all its CPUs)
 
 
 def binding(cell: Cell, plan: Mapping[Role, list[int] | None], cpu_count: int) -> Binding | None:
@@ -90,12 +102,12 @@ def binding(cell: Cell, plan: Mapping[Role, list[int] | None], cpu_count: int) -
     for role in ROLES:
         pinned = plan.get(role)
         groups.setdefault(tuple(pinned) if pinned else tuple(range(cpu_count)), []).append(role)
-    use: dict[str, float] = {}
+    use: dict[Resource, float] = {}
     for cpus, roles in groups.items():
         busy = 0.0
         for role in roles:
             samples = [r.usage[role].cpu_mean_pct for r in cell.repeats if role in r.usage]
             busy += statistics.median(samples) if samples else 0.0
-        use[" + ".join(NAMES[r] for r in roles) + " CPU"] = busy / (100.0 * len(cpus))
-    name, most = max(use.items(), key=lambda kv: kv[1])
-    return Binding(name if most >= SATURATED else "none", use)
+        use[Resource(tuple(roles))] = busy / (100.0 * len(cpus))
+    busiest, most = max(use.items(), key=lambda kv: kv[1])
+    return Binding(busiest if most >= SATURATED else Resource(), use)

@@ -231,9 +231,12 @@ def _reasons(run: Run, source: PublishedRun, a: Match, b: Match, name: str) -> l
     reasons = []
     for m in (a, b):
         bound = ceilings.binding(m.cell, plan, count)
-        if bound is None or bound.resource == "server CPU":
+        if bound is None or bound.resource.roles == ("server",):  # the server's own CPUs
             continue
-        what = "no CPU was saturated" if bound.resource == "none" else f"bound by {bound.resource}"
+        if bound.resource.roles:
+            what = f"bound by {bound.resource.text()}"
+        else:
+            what = "no CPU was saturated"
         reasons.append(f"{m.cell.variant}'s server CPU was not the limit: {what}")
     throughput = _ratio(run, source, b, a, "rps") if name in LATENCIES else None
     if throughput and not throughput.reproduced and source.concurrency is not None:

@@ -73,7 +73,7 @@ def _headroom(run: Run) -> str:
 def _cells(run: Run) -> str:
     plan = run.metadata.pinning.plan if run.metadata.pinning else {}
     count = int(run.metadata.cpu.get("logical") or 1)
-    rows, sets = [], list[str]()
+    rows, sets = [], list[ceilings.Resource]()
     bound = {c.id: ceilings.binding(c, plan, count) for c in run.cells}
     for b in bound.values():
         sets += [s for s in (b.use if b else {}) if s not in sets]
@@ -86,13 +86,14 @@ def _cells(run: Run) -> str:
                 cell.label,
                 fmt_rps(value) if value is not None else "failed",
                 f"{share:.0%}" if share is not None else "-",
-                b.resource if b else "-",
+                b.resource.text() if b else "-",
                 *use,
             ]
         )
     if not rows:
         return ""
-    header = ["variant", "cell", "rps", "of the database ceiling", "bound by", *sets]
+    header = ["variant", "cell", "rps", "of the database ceiling", "bound by"]
+    header += [s.text() for s in sets]
     note = (
         f"A CPU set bound a cell when its roles used {ceilings.SATURATED:.0%} or more of it "
         "(median over the repeats of the sampled CPU use; roles pinned to the same CPUs are "
