@@ -15,11 +15,13 @@ from test_cli import REPORTS, tree
 
 from bench import REPO
 from bench.analysis import ab
+from bench.analysis.verdict import Direction, Kind
 from bench.cli import main
 from bench.errors import BenchError, UsageError
 from bench.model import store
 from bench.model.results import Baseline
 from bench.plan.matrix import MATRIX
+from bench.render.ab import judged
 from bench.render.markdown import TIMES
 from bench.sut import baseline
 
@@ -146,7 +148,7 @@ def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
     assert "/fastapi-async@baseline/" in " ".join(base.server.command)
     assert {r.index for r in head.repeats} == {r.index for r in base.repeats} == {0, 1, 2}
     pair, _ = ab.pairs(run)
-    assert pair.throughput.verdict == "significant: faster", pair
+    assert pair.throughput.verdict.direction is Direction.FASTER, pair
     assert pair.throughput.ratio is not None and pair.throughput.ratio > 1.2
     report = (out / "report.md").read_text()
     sections = [line for line in report.splitlines() if line.startswith("## ")]
@@ -184,13 +186,12 @@ def test_paired_statistics_match_hand_computed_values_on_a_stored_run() -> None:
     low, high = sorted(raw)
     holm = {low: min(1, 2 * low), high: max(min(1, 2 * low), high)}
     for pair, p in zip(pairs, raw, strict=True):
-        assert pair.throughput.p_holm == pytest.approx(holm[p], rel=1e-9)
         verdict = pair.throughput.verdict
-        assert (
-            verdict == "no significant change"
-            if holm[p] >= 0.05
-            else verdict.startswith("significant")
-        )
+        assert verdict.p == pytest.approx(holm[p], rel=1e-9)
+        assert verdict.kind is (Kind.NOT_SIGNIFICANT if holm[p] >= 0.05 else Kind.SIGNIFICANT)
+        words = "no significant change" if holm[p] >= 0.05 else "significant: "
+        assert judged(pair.throughput).startswith(words), judged(pair.throughput)
+        assert judged(pair.throughput).endswith(f" (p={verdict.p:.2g})")
     assert json.loads(STORED.read_text())["plan"]["baseline"]["rev"] == "HEAD"
 
 
@@ -222,6 +223,8 @@ def test_a_head_that_fell_fails_the_gate_of_compare(
     for repeat in cells["fastapi-tuned"].repeats:
         repeat.load.rps = 0.8 * baseline_rps[repeat.index]
     store.save(run, tmp_path / "results.json")
+    (fell,) = ab.regressions(ab.pairs(run), 10)
+    assert fell.variant == "fastapi-tuned" and fell.throughput.verdict.direction is Direction.SLOWER
     assert main(["compare", str(tmp_path), "--fail-on-regression", "10"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("regression: fastapi-tuned c=10"), err

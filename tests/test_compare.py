@@ -1,6 +1,7 @@
 """`python -m bench compare RUN_A RUN_B`: two stored runs compared cell by cell, Welch's test
 checked against hand computation, and bad input refused in one line before anything runs."""
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from scipy import stats as scipy_stats
 
 from bench.analysis import compare
 from bench.analysis.drift import Drift, Yardstick
+from bench.analysis.verdict import THROUGHPUT, Direction, Kind, Verdict
 from bench.cli import main
 from bench.load import latency
 from bench.model import published, store
 from bench.model.results import OpenLoop, Run
 from bench.render.compare import render
+from bench.render.verdict import text
 
 DATA = Path(__file__).parent / "data"
 RUN = DATA / "results-v2.json"  # 12 cells of 2 repeats each, oha's own percentiles
@@ -86,6 +89,47 @@ def test_halved_throughput_is_slower_everywhere_and_fails_the_gate(
     assert cli(capsys, str(RUN), str(slow), "--fail-on-regression", "60")[0] == 0
 
 
+def test_the_gate_reads_the_typed_verdict_not_its_words() -> None:
+    """--fail-on-regression takes a cell whose verdict is significant, direction slower; the
+    same -50% with any other verdict is no regression, whatever its words say."""
+    halved = store.load(RUN)
+    halve_throughput(halved)
+    comparison = compare.compare(store.load(RUN), halved)
+    assert len(compare.regressions(comparison, 10)) == 12
+
+    def every_verdict(verdict: Verdict) -> compare.Comparison:
+        cells = [
+            dataclasses.replace(c, throughput=dataclasses.replace(c.throughput, verdict=verdict))
+            for c in comparison.cells
+        ]
+        return dataclasses.replace(comparison, cells=tuple(cells))
+
+    slower = Verdict(Kind.SIGNIFICANT, Direction.SLOWER, p=0.01)
+    assert len(compare.regressions(every_verdict(slower), 10)) == 12
+    for other in [
+        Verdict(Kind.SIGNIFICANT, Direction.FASTER, p=0.01),
+        Verdict(Kind.CANNOT_TELL, p=0.01, moved_pct=60),
+        Verdict(Kind.NOT_TESTED, reason="significant: slower (p=0.01)"),
+    ]:
+        assert compare.regressions(every_verdict(other), 10) == [], other
+
+
+def test_a_verdict_is_worded_in_one_place() -> None:
+    assert text(Verdict(Kind.SIGNIFICANT, Direction.HIGHER, p=0.0031)) == (
+        "significant: higher (p=0.0031)"
+    )
+    assert text(Verdict(Kind.NOT_SIGNIFICANT, p=0.432)) == "not significant (p=0.43)"
+    assert text(Verdict(Kind.NOT_SIGNIFICANT, p=0.432), "no significant change") == (
+        "no significant change (p=0.43)"
+    )
+    assert text(Verdict(Kind.CANNOT_TELL, reason="1 round")) == "cannot tell (1 round)"
+    assert text(Verdict(Kind.CANNOT_TELL, p=0.01, moved_pct=4.6)) == (
+        "cannot tell: the machine moved by up to 5% between the runs"
+    )
+    with pytest.raises(ValueError, match="significant verdict with direction None"):
+        Verdict(Kind.SIGNIFICANT, p=0.01)
+
+
 def test_welch_p_value_matches_the_hand_computed_one() -> None:
     # a = 1, 2, 3 and b = 4, 5, 6: means 2 and 5, variances 1, so t = -3 / sqrt(2/3)
     # and the Welch-Satterthwaite df = (2/3)^2 / (2 * (1/3)^2 / 2) = 4 exactly.
@@ -115,18 +159,27 @@ def test_why_not_mann_whitney() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "verdict"),
+    ("a", "b", "kind", "words"),
     [
-        ([100.0], [50.0, 51.0], "cannot tell (1 repeat)"),
-        ([100.0, 100.0], [100.0, 100.0], "not significant"),
-        ([100.0, 100.0], [50.0, 50.0], "cannot tell (no spread)"),
-        ([100.0, 102.0, 98.0], [100.0, 100.0, 100.0], "not significant (p=1)"),
-        ([100.0, 102.0, 98.0], [50.0, 52.0, 48.0], "significant: slower (p="),
-        ([50.0, 52.0, 48.0], [100.0, 102.0, 98.0], "significant: faster (p="),
+        ([100.0], [50.0, 51.0], Kind.CANNOT_TELL, "cannot tell (1 repeat)"),
+        ([100.0, 100.0], [100.0, 100.0], Kind.NOT_SIGNIFICANT, "not significant"),
+        ([100.0, 100.0], [50.0, 50.0], Kind.CANNOT_TELL, "cannot tell (no spread)"),
+        (
+            [100.0, 102.0, 98.0],
+            [100.0, 100.0, 100.0],
+            Kind.NOT_SIGNIFICANT,
+            "not significant (p=1)",
+        ),
+        ([100.0, 102.0, 98.0], [50.0, 52.0, 48.0], Kind.SIGNIFICANT, "significant: slower (p="),
+        ([50.0, 52.0, 48.0], [100.0, 102.0, 98.0], Kind.SIGNIFICANT, "significant: faster (p="),
     ],
 )
-def test_edge_cases_have_honest_verdicts(a: list[float], b: list[float], verdict: str) -> None:
-    assert compare.judge(a, b, ("faster", "slower")).verdict.startswith(verdict)
+def test_edge_cases_have_honest_verdicts(
+    a: list[float], b: list[float], kind: Kind, words: str
+) -> None:
+    verdict = compare.judge(a, b, THROUGHPUT).verdict
+    assert verdict.kind is kind and text(verdict).startswith(words)
+    assert (verdict.p is not None) == ("(p=" in words)
 
 
 def test_p99_comes_from_each_repeats_histogram(tmp_path: Path) -> None:
@@ -175,7 +228,8 @@ def test_an_open_loop_rate_is_shown_not_tested(tmp_path: Path) -> None:
     result = compare.compare(a, b)
     assert len(result.cells) == 12
     for cell in result.cells:
-        assert cell.throughput.verdict == "not tested (open loop: offered rate)"
+        assert cell.throughput.verdict.kind is Kind.NOT_TESTED
+        assert text(cell.throughput.verdict) == "not tested (open loop: offered rate)"
         assert cell.throughput.change_pct == pytest.approx(-0.5)
     assert compare.regressions(result, 0.1) == []
 
@@ -185,7 +239,7 @@ def test_an_open_loop_rate_is_shown_not_tested(tmp_path: Path) -> None:
 
     c = store.load(copy_of("c", tmp_path, unsustained) / "results.json")
     for cell in compare.compare(a, c).cells:
-        assert cell.throughput.verdict == "saturated in B (open loop)"
+        assert text(cell.throughput.verdict) == "saturated in B (open loop)"
 
 
 def test_cells_in_one_run_only_or_failed_are_listed(
@@ -313,12 +367,13 @@ def test_a_change_the_machine_also_made_cannot_be_told(
     assert comparison.drift is not None and comparison.drift.pct == pytest.approx(15)
     reach = comparison.drift.bound_pct  # the other yardsticks stood still: wider than 15%
     assert reach > 15
-    verdicts = {c.throughput.verdict for c in comparison.cells}
+    verdicts = {text(c.throughput.verdict) for c in comparison.cells}
     assert verdicts == {f"cannot tell: the machine moved by up to {reach:.0f}% between the runs"}
-    assert all(c.throughput.direction is None for c in comparison.cells)
-    text = render(comparison)
-    assert "**The machine moved by up to 15.0% between the runs**" in text
-    assert f"`nox -s bench -- --baseline {comparison.commit_a[:12]}`" in text  # type: ignore[index]
+    assert all(c.throughput.verdict.kind is Kind.CANNOT_TELL for c in comparison.cells)
+    assert all(c.throughput.verdict.direction is None for c in comparison.cells)
+    markdown = render(comparison)
+    assert "**The machine moved by up to 15.0% between the runs**" in markdown
+    assert f"`nox -s bench -- --baseline {comparison.commit_a[:12]}`" in markdown  # type: ignore[index]
 
 
 def test_a_change_beyond_the_machines_move_is_still_called(tmp_path: Path) -> None:
@@ -334,10 +389,10 @@ def test_a_change_beyond_the_machines_move_is_still_called(tmp_path: Path) -> No
 
     comparison = steady_pair(tmp_path / "moved", change)
     assert comparison.drift is not None and comparison.drift.pct == pytest.approx(5)
-    assert [c.throughput.direction for c in comparison.cells] == ["faster"] * 4
+    assert [c.throughput.verdict.direction for c in comparison.cells] == [Direction.FASTER] * 4
     still = steady_pair(tmp_path / "still", faster(1.15))
     assert still.drift is not None and still.drift.pct == pytest.approx(0, abs=1e-9)
-    assert [c.throughput.direction for c in still.cells] == ["faster"] * 4
+    assert [c.throughput.verdict.direction for c in still.cells] == [Direction.FASTER] * 4
 
 
 def test_yardsticks_that_disagree_widen_what_the_machine_could_have_done() -> None:

@@ -24,10 +24,12 @@ from scipy import stats as scipy_stats
 
 from bench.analysis import latency
 from bench.analysis.stats import CONFIDENCE, t_quantile
+from bench.analysis.verdict import LATENCY, THROUGHPUT, Direction, Kind, Verdict, tested
 from bench.model.results import Cell, Repeat, Run
 from bench.plan.matrix import head, is_baseline
 
 ALPHA = 1 - CONFIDENCE
+UNPAIRED = "not measured on both sides"
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,7 @@ class Paired:
     low: float | None  # its 95% interval (None with fewer than 2 rounds)
     high: float | None
     p_value: float | None  # paired t-test of the log ratios against 0
-    p_holm: float | None  # adjusted over the run's cells
-    verdict: str
-    direction: str | None = None  # the significant direction's word ("slower", ...), else None
+    verdict: Verdict  # its p: p_value adjusted by Holm over the run's cells (see pairs)
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,15 @@ def log_ratios(head: Sequence[float], base: Sequence[float]) -> list[float]:
 
 
 def paired(head: Sequence[float], base: Sequence[float]) -> Paired:
-    """The geometric mean ratio, its t interval and the paired t-test's p (before Holm)."""
+    """The geometric mean ratio, its t interval and the paired t-test's p (before Holm); the
+    verdict says "cannot tell" until `pairs` judges it on the p adjusted over the run's cells."""
     logs = log_ratios(head, base)
     if not logs:
-        return Paired((), (), None, None, None, None, None, "not measured on both sides")
+        return Paired((), (), None, None, None, None, Verdict(Kind.NOT_TESTED, reason=UNPAIRED))
     mean = statistics.fmean(logs)
+    unjudged = Verdict(Kind.CANNOT_TELL, reason=f"{len(logs)} round")
     if len(logs) < 2:
-        return Paired(tuple(head), tuple(base), math.exp(mean), None, None, None, None, "")
+        return Paired(tuple(head), tuple(base), math.exp(mean), None, None, None, unjudged)
     spread = statistics.stdev(logs)
     half = t_quantile(len(logs) - 1) * spread / math.sqrt(len(logs))
     if spread == 0:
@@ -76,7 +78,7 @@ def paired(head: Sequence[float], base: Sequence[float]) -> Paired:
     else:
         p = float(scipy_stats.ttest_1samp(logs, 0.0).pvalue)
     low, high = math.exp(mean - half), math.exp(mean + half)
-    return Paired(tuple(head), tuple(base), math.exp(mean), low, high, p, None, "")
+    return Paired(tuple(head), tuple(base), math.exp(mean), low, high, p, unjudged)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -90,19 +92,11 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def _judged(measure: Paired, p_holm: float | None, words: tuple[str, str]) -> Paired:
+def _judged(measure: Paired, p_holm: float | None, words: tuple[Direction, Direction]) -> Paired:
     """The verdict: a significant rise or fall (words), no significant change, or why not."""
-    if measure.ratio is None:
+    if measure.ratio is None or p_holm is None:
         return measure
-    direction = None
-    if p_holm is None:
-        verdict = f"cannot tell ({len(measure.head)} round)"
-    elif p_holm < ALPHA:
-        direction = words[0] if measure.ratio > 1 else words[1]
-        verdict = f"significant: {direction}"
-    else:
-        verdict = "no significant change"
-    return dataclasses.replace(measure, p_holm=p_holm, verdict=verdict, direction=direction)
+    return dataclasses.replace(measure, verdict=tested(p_holm, ALPHA, measure.ratio > 1, words))
 
 
 def _rounds(
@@ -141,8 +135,8 @@ def pairs(run: Run) -> list[Pair]:
             cell.variant,
             cell.label,
             cell.params.mode,
-            _judged(r, ph, ("faster", "slower")) if c else _offered(r),
-            _judged(q, qh, ("higher", "lower")),
+            _judged(r, ph, THROUGHPUT) if c else _offered(r),
+            _judged(q, qh, LATENCY),
         )
         for (cell, _), r, q, c, ph, qh in zip(
             found, rps, p99, closed, rps_holm, p99_holm, strict=True
@@ -152,9 +146,8 @@ def pairs(run: Run) -> list[Pair]:
 
 def _offered(measure: Paired) -> Paired:
     """An open-loop cell's throughput: shown, not judged (each side's offered rate)."""
-    return dataclasses.replace(
-        measure, p_value=None, verdict="not tested (open loop: offered rate)"
-    )
+    offered = Verdict(Kind.NOT_TESTED, reason="not tested (open loop: offered rate)")
+    return dataclasses.replace(measure, p_value=None, verdict=offered)
 
 
 def regressions(pairs: Sequence[Pair], pct: float) -> list[Pair]:
@@ -162,7 +155,7 @@ def regressions(pairs: Sequence[Pair], pct: float) -> list[Pair]:
     return [
         p
         for p in pairs
-        if p.throughput.direction == "slower"
+        if p.throughput.verdict.direction is Direction.SLOWER
         and p.throughput.ratio is not None
         and p.throughput.ratio < 1 - pct / 100
     ]

@@ -33,6 +33,7 @@ from scipy import stats as scipy_stats
 
 from bench.analysis import ceilings, efficiency, latency, openloop, stats
 from bench.analysis.drift import Drift, between
+from bench.analysis.verdict import LATENCY, THROUGHPUT, Direction, Kind, Verdict, tested
 from bench.model.results import Cell, Run
 
 ALPHA = 0.05  # significant at 95%
@@ -47,9 +48,7 @@ class Change:
     median_a: float
     median_b: float
     change_pct: float | None  # (median B - median A) / median A, in %; None when A is 0
-    p_value: float | None  # Welch's two-sided p; None when the test cannot run
-    verdict: str  # "significant: faster (p=0.003)", "not significant (p=0.43)", ...
-    direction: str | None  # the significant direction's word ("slower", ...), else None
+    verdict: Verdict  # with Welch's two-sided p (None when the test cannot run)
 
 
 @dataclass(frozen=True)
@@ -104,26 +103,25 @@ def welch(a: Sequence[float], b: Sequence[float]) -> float:
         return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def judge(a: Sequence[float], b: Sequence[float], words: tuple[str, str]) -> Change:
-    """Compare two samples; `words` name a significant rise and fall ("faster", "slower")."""
+def judge(a: Sequence[float], b: Sequence[float], words: tuple[Direction, Direction]) -> Change:
+    """Compare two samples; `words` name a significant rise and fall (THROUGHPUT, LATENCY)."""
     median_a, median_b = statistics.median(a), statistics.median(b)
     change = (median_b - median_a) / median_a * 100 if median_a else None
-    p: float | None = None
-    direction: str | None = None
+    return Change(tuple(a), tuple(b), median_a, median_b, change, _verdict(a, b, words))
+
+
+def _verdict(a: Sequence[float], b: Sequence[float], words: tuple[Direction, Direction]) -> Verdict:
+    """B against A: Welch's test where it can run, else why not."""
     if min(len(a), len(b)) < 2:
-        verdict = f"cannot tell ({min(len(a), len(b))} repeat)"
-    elif len(set(a)) == 1 and len(set(b)) == 1:  # no spread: Welch's t is undefined
-        verdict = "not significant" if sorted(a) == sorted(b) else "cannot tell (no spread)"
-    else:
-        p = welch(a, b)
-        if math.isnan(p):
-            verdict, p = "cannot tell (no spread)", None
-        elif p < ALPHA:
-            direction = words[0] if statistics.fmean(b) > statistics.fmean(a) else words[1]
-            verdict = f"significant: {direction} (p={p:.2g})"
-        else:
-            verdict = f"not significant (p={p:.2g})"
-    return Change(tuple(a), tuple(b), median_a, median_b, change, p, verdict, direction)
+        return Verdict(Kind.CANNOT_TELL, reason=f"{min(len(a), len(b))} repeat")
+    if len(set(a)) == 1 and len(set(b)) == 1:  # no spread: Welch's t is undefined
+        if sorted(a) == sorted(b):
+            return Verdict(Kind.NOT_SIGNIFICANT)
+        return Verdict(Kind.CANNOT_TELL, reason="no spread")
+    p = welch(a, b)
+    if math.isnan(p):
+        return Verdict(Kind.CANNOT_TELL, reason="no spread")
+    return tested(p, ALPHA, statistics.fmean(b) > statistics.fmean(a), words)
 
 
 def _p99(a: Cell, b: Cell) -> Change | None:
@@ -132,9 +130,7 @@ def _p99(a: Cell, b: Cell) -> Change | None:
     if any(v is None for v in [*values_a, *values_b]):
         return None
     return judge(
-        [v for v in values_a if v is not None],
-        [v for v in values_b if v is not None],
-        ("higher", "lower"),
+        [v for v in values_a if v is not None], [v for v in values_b if v is not None], LATENCY
     )
 
 
@@ -152,11 +148,9 @@ def compare(a: Run, b: Run) -> Comparison:
             unmatched.append(Unmatched(cell.variant, cell.label, f"failed in {where}", cell, other))
         else:
             rps_a, rps_b = [r.load.rps for r in cell.repeats], [r.load.rps for r in other.repeats]
-            throughput = judge(rps_a, rps_b, ("faster", "slower"))
+            throughput = judge(rps_a, rps_b, THROUGHPUT)
             if cell.params.mode == "open":
-                throughput = dataclasses.replace(
-                    throughput, p_value=None, verdict=_open_loop(cell, other), direction=None
-                )
+                throughput = dataclasses.replace(throughput, verdict=_open_loop(cell, other))
             cost = (_cpu_ms(cell), _cpu_ms(other))
             cells.append(
                 CellChange(cell.id, cell.variant, cell.label, throughput, _p99(cell, other), cost)
@@ -184,19 +178,19 @@ def _within(cell: CellChange, moved: Drift) -> CellChange:
     runs could have been (its bound): "cannot tell" instead, for those measures."""
 
     def gated(change: Change | None) -> Change | None:
-        if change is None or change.direction is None or change.change_pct is None:
+        if change is None or not change.verdict.significant or change.change_pct is None:
             return change
         if round(abs(change.change_pct), 1) > round(moved.bound_pct, 1):  # to 0.1%, as shown
             return change
-        verdict = f"cannot tell: the machine moved by up to {moved.bound_pct:.0f}% between the runs"
-        return dataclasses.replace(change, verdict=verdict, direction=None)
+        verdict = Verdict(Kind.CANNOT_TELL, p=change.verdict.p, moved_pct=moved.bound_pct)
+        return dataclasses.replace(change, verdict=verdict)
 
     return dataclasses.replace(
         cell, throughput=gated(cell.throughput) or cell.throughput, p99=gated(cell.p99)
     )
 
 
-def _open_loop(a: Cell, b: Cell) -> str:
+def _open_loop(a: Cell, b: Cell) -> Verdict:
     """An open-loop cell's throughput verdict: which runs could not sustain the rate."""
     full = [
         name
@@ -206,8 +200,9 @@ def _open_loop(a: Cell, b: Cell) -> str:
         and openloop.saturated(cell.open_loop.offered_rps, got)
     ]
     if not full:
-        return "not tested (open loop: offered rate)"
-    return f"saturated in {'both' if len(full) == 2 else full[0]} (open loop)"
+        return Verdict(Kind.NOT_TESTED, reason="not tested (open loop: offered rate)")
+    where = "both" if len(full) == 2 else full[0]
+    return Verdict(Kind.NOT_TESTED, reason=f"saturated in {where} (open loop)")
 
 
 def regressions(comparison: Comparison, pct: float) -> list[CellChange]:
@@ -215,7 +210,7 @@ def regressions(comparison: Comparison, pct: float) -> list[CellChange]:
     return [
         c
         for c in comparison.cells
-        if c.throughput.direction == "slower"
+        if c.throughput.verdict.direction is Direction.SLOWER
         and c.throughput.change_pct is not None
         and c.throughput.change_pct < -pct
     ]

@@ -76,6 +76,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return _compare_ab(runs[0], given[0], pct, out)
     from bench.analysis import compare  # scipy loads only when runs are compared
     from bench.render.compare import render
+    from bench.render.verdict import text
 
     comparison = compare.compare(*runs)
     found = compare.regressions(comparison, pct) if pct is not None else []
@@ -84,7 +85,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out,
         [
             f"{c.variant} {c.label}: {c.throughput.median_a:.0f} -> {c.throughput.median_b:.0f} "
-            f"rps ({c.throughput.change_pct:+.1f}%, {c.throughput.verdict})"
+            f"rps ({c.throughput.change_pct:+.1f}%, {text(c.throughput.verdict)})"
             for c in found
         ],
     )
@@ -97,7 +98,7 @@ def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> in
             f"{given} is not an A/B run (it ran without --baseline); give two runs: RUN_A RUN_B"
         )
     from bench.analysis import ab  # scipy loads only when runs are compared
-    from bench.render.ab import ratio, section
+    from bench.render.ab import judged, ratio, section
 
     found = ab.regressions(ab.pairs(run), pct) if pct is not None else []
     return _emit(
@@ -105,7 +106,7 @@ def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> in
         out,
         [
             f"{p.variant} {p.label}: head ÷ baseline {ratio(p.throughput.ratio)} "
-            f"({p.throughput.verdict}, p={p.throughput.p_holm:.2g})"
+            f"({judged(p.throughput)})"
             for p in found
         ],
     )

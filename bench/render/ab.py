@@ -3,6 +3,7 @@ verdict, from the rounds in which both sides ran."""
 
 from bench.analysis import ab
 from bench.model.results import Run
+from bench.render import verdict
 from bench.render.markdown import TIMES, table
 
 
@@ -17,10 +18,9 @@ def _interval(measure: ab.Paired) -> str:
     return f"[{ratio(measure.low)}, {ratio(measure.high)}]"
 
 
-def _verdict(measure: ab.Paired) -> str:
-    if measure.p_holm is None:
-        return measure.verdict
-    return f"{measure.verdict} (p={measure.p_holm:.2g})"
+def judged(measure: ab.Paired) -> str:
+    """A measure's verdict in words, its p adjusted by Holm: "no significant change (p=0.43)"."""
+    return verdict.text(measure.verdict, verdict.NO_CHANGE)
 
 
 def section(run: Run) -> str:
@@ -47,15 +47,15 @@ def section(run: Run) -> str:
     shapes = len({p.label for p in found}) > 1
     rows = [
         [p.variant, *([p.label] if shapes else []), ratio(p.throughput.ratio),
-         _interval(p.throughput), _verdict(p.throughput), ratio(p.p99.ratio), _interval(p.p99),
-         _verdict(p.p99), str(len(p.throughput.head))]
+         _interval(p.throughput), judged(p.throughput), ratio(p.p99.ratio), _interval(p.p99),
+         judged(p.p99), str(len(p.throughput.head))]
         for p in found
     ]  # fmt: skip
     header = ["variant", *(["cell"] if shapes else []), "throughput head ÷ baseline"]
     header += ["95% interval", "verdict", "p99 head ÷ baseline", "95% interval", "verdict"]
     header += ["rounds"]
     changed = [f"{p.variant}{' ' + p.label if shapes else ''}" for p in found
-               if p.throughput.direction]  # fmt: skip
+               if p.throughput.verdict.significant]  # fmt: skip
     summary = (
         f"**Throughput changed significantly in {', '.join(changed)}**; in no other cell."
         if changed

@@ -3,7 +3,8 @@
 from collections.abc import Callable
 
 from bench.analysis.compare import Change, Comparison, RunInfo
-from bench.render import details
+from bench.analysis.verdict import THROUGHPUT, Direction
+from bench.render import details, verdict
 from bench.render.markdown import fmt_3, fmt_ms, fmt_rps, fold_long, table
 
 HEADER = ["variant", "cell", "throughput A (rps)", "B (rps)", "change", "verdict"]
@@ -69,19 +70,19 @@ def _drift(comparison: Comparison) -> str:
     )
 
 
-def _count(changes: list[Change | None], words: tuple[str, str], what: str) -> str:
-    found = [c.direction for c in changes if c is not None and c.direction]
+def _count(changes: list[Change | None], words: tuple[Direction, Direction], what: str) -> str:
+    found = [c.verdict.direction for c in changes if c is not None and c.verdict.direction]
     if not found:
         return f"no significant change in {what}"
-    return f"{what} " + ", ".join(f"{found.count(w)} {w}" for w in words if w in found)
+    return f"{what} " + ", ".join(f"{found.count(w)} {w.value}" for w in words if w in found)
 
 
 def _summary(comparison: Comparison) -> str:
     cells = comparison.cells
     if not cells:
         return "No cell was measured in both runs."
-    throughput = _count([c.throughput for c in cells], ("faster", "slower"), "throughput")
-    p99 = _count([c.p99 for c in cells], ("lower", "higher"), "p99")
+    throughput = _count([c.throughput for c in cells], THROUGHPUT, "throughput")
+    p99 = _count([c.p99 for c in cells], (Direction.LOWER, Direction.HIGHER), "p99")
     return f"{len(cells)} cells compared: {throughput}; {p99}."
 
 
@@ -90,7 +91,7 @@ def _columns(change: Change | None, fmt: Callable[[float], str]) -> list[str]:
     if change is None:
         return ["-"] * 4
     pct = f"{change.change_pct:+.1f}%" if change.change_pct is not None else "n/a"
-    return [fmt(change.median_a), fmt(change.median_b), pct, change.verdict]
+    return [fmt(change.median_a), fmt(change.median_b), pct, verdict.text(change.verdict)]
 
 
 def _table(comparison: Comparison) -> str:
