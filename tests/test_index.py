@@ -31,7 +31,7 @@ def test_every_run_is_a_row_and_a_broken_one_says_why(tmp_path: Path) -> None:
     assert [r.split("]")[0] for r in rows] == ["| [a-run", "| [broken", "| [old-run"]
     assert "(published/a-run/report.md)" in rows[0]
     run = store.load(DATA / "results-v2.json")
-    assert run.profile in rows[0] and str(run.metadata.cpu["model"]) in rows[0]
+    assert run.profile in rows[0] and str(run.metadata.cpu.model) in rows[0]
     assert "unreadable:" in rows[1] and "schema_version 7" in rows[1]
 
 

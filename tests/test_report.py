@@ -186,8 +186,8 @@ def test_unstable_cells_are_flagged(v2: Run) -> None:
 def test_machine_pinning_and_tools_come_from_metadata(v2: Run) -> None:
     markdown = report.render(v2)
     meta = v2.metadata
-    expected = [meta.cpu.get("model"), meta.git.commit, meta.tools.get("oha"), *meta.notes]
-    expected += [meta.host.get("kernel"), v2.plan.plan_id]
+    expected = [meta.cpu.model, meta.git.commit, meta.tools.get("oha"), *meta.notes]
+    expected += [meta.host.kernel, v2.plan.plan_id]
     for text in filter(None, expected):
         assert str(text) in markdown
     for cell in v2.cells:

@@ -146,7 +146,7 @@ def test_a_server_cpu_that_was_not_the_limit_is_given_as_a_reason(default: Run) 
     as_published(default, {"axum": 0.5})
     axum = cells(default)["axum"]
     plan = default.metadata.pinning.plan if default.metadata.pinning else {}
-    bound = ceilings.binding(axum, plan, int(default.metadata.cpu["logical"]))
+    bound = ceilings.binding(axum, plan, default.metadata.cpu.logical or 1)
     assert bound is not None
     reasons = " ".join(ratios(default)[("axum", "fastapi", "rps")].reasons)
     named = "axum's server CPU was not the limit" in reasons

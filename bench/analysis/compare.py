@@ -260,7 +260,8 @@ def differences(a: Run, b: Run) -> list[str]:
     """Sentences naming what differs between the runs besides the code under test."""
     ma, mb = a.metadata, b.metadata
     found: list[str] = []
-    machine = _changed(ma.cpu, mb.cpu, "cpu ") + _changed(ma.host, mb.host)
+    machine = _changed(ma.cpu.model_dump(), mb.cpu.model_dump(), "cpu ")
+    machine += _changed(ma.host.model_dump(), mb.host.model_dump())
     if machine:
         found.append(f"The runs were on different machines or settings: {'; '.join(machine)}.")
     if _pinning(a) != _pinning(b):

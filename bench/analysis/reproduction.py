@@ -227,7 +227,7 @@ def _reasons(run: Run, source: PublishedRun, a: Match, b: Match, name: str) -> l
             "published figures were read off a process monitor",
         ]
     plan = run.metadata.pinning.plan if run.metadata.pinning else {}
-    count = int(run.metadata.cpu.get("logical") or 1)
+    count = run.metadata.cpu.logical or 1
     reasons = []
     for m in (a, b):
         bound = ceilings.binding(m.cell, plan, count)

@@ -16,8 +16,8 @@ def _key(run: Run) -> dict[str, Any]:
     pinning = meta.pinning.plan if meta.pinning else None
     return {
         "plan": run.plan.plan_id,
-        "CPU model": meta.cpu.get("model"),
-        "CPU count": meta.cpu.get("logical"),
+        "CPU model": meta.cpu.model,
+        "CPU count": meta.cpu.logical,
         "commit": meta.git.commit,
         "CPU plan": pinning,
     }

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from bench.model.machine import Cpu, Host
 from bench.model.roles import Role
 
 SCHEMA_VERSION = 2
@@ -424,8 +425,8 @@ class Metadata(_Model):
     model_config = ConfigDict(extra="allow")  # room for what later versions record
 
     started_at: str | None = None
-    host: dict[str, Any] = {}
-    cpu: dict[str, Any] = {}
+    host: Host = Host()
+    cpu: Cpu = Cpu()
     affinity: list[int] = []
     tools: dict[str, str | None] = {}
     git: Git = Git()

@@ -2,7 +2,6 @@
 
 import shlex
 from collections.abc import Callable
-from typing import Any
 
 from bench.analysis import stats
 from bench.model.results import Cell, Repeat, Run
@@ -12,8 +11,7 @@ from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
 _DB_KEYS = ("db_provider", "postgres")
 
 
-def _v(mapping: dict[str, Any], key: str) -> str:
-    value = mapping.get(key)
+def _v(value: object) -> str:
     return "unknown" if value is None or value == "" else str(value)
 
 
@@ -23,12 +21,11 @@ def machine(run: Run) -> str:
     cpu, host, tools = meta.cpu, meta.host, meta.tools
     dirty = " (dirty working tree)" if meta.git.dirty else ""
     lines = [
-        f"- CPU: {_v(cpu, 'model')}, {_v(cpu, 'logical')} logical / "
-        f"{_v(cpu, 'physical')} physical, governor {_v(cpu, 'governor')}, "
-        f"turbo {_v(cpu, 'turbo')}",
-        f"- Host: {_v(host, 'hostname')}, {_v(host, 'os')}, "
-        f"kernel {_v(host, 'kernel')}, Python {_v(host, 'python')}",
-        f"- Database: {_v(tools, 'db_provider')}, Postgres {_v(tools, 'postgres')}",
+        f"- CPU: {_v(cpu.model)}, {_v(cpu.logical)} logical / {_v(cpu.physical)} physical, "
+        f"governor {_v(cpu.governor)}, turbo {_v(cpu.turbo)}",
+        f"- Host: {_v(host.hostname)}, {_v(host.os)}, kernel {_v(host.kernel)}, "
+        f"Python {_v(host.python)}",
+        f"- Database: {_v(tools.get('db_provider'))}, Postgres {_v(tools.get('postgres'))}",
         "- Tools: "
         + (", ".join(str(v) for k, v in tools.items() if k not in _DB_KEYS and v) or "unknown"),
         f"- Git: {meta.git.commit or 'unknown'}{dirty}",

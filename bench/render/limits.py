@@ -72,7 +72,7 @@ def _headroom(run: Run) -> str:
 
 def _cells(run: Run) -> str:
     plan = run.metadata.pinning.plan if run.metadata.pinning else {}
-    count = int(run.metadata.cpu.get("logical") or 1)
+    count = run.metadata.cpu.logical or 1
     rows, sets = [], list[ceilings.Resource]()
     bound = {c.id: ceilings.binding(c, plan, count) for c in run.cells}
     for b in bound.values():

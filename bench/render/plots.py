@@ -108,8 +108,8 @@ def _variants(cells: Sequence[CellSpec]) -> list[str]:
 def _caption(run: Run) -> str:
     cpu = run.metadata.cpu
     return (
-        f"run {run.run_id}, profile {run.profile}; {cpu.get('model', 'unknown CPU')}, "
-        f"{cpu.get('logical', '?')} logical CPUs"
+        f"run {run.run_id}, profile {run.profile}; {cpu.model or 'unknown CPU'}, "
+        f"{cpu.logical or '?'} logical CPUs"
     )
 
 

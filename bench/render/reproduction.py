@@ -62,7 +62,7 @@ def _machine(run: Run) -> str:
         if cpus
     ]
     where = ", ".join(pinned) or "not pinned"
-    return f"{cpu.get('model', 'unknown CPU')}, {cpu.get('logical', '?')} logical CPUs, {where}"
+    return f"{cpu.model or 'unknown CPU'}, {cpu.logical or '?'} logical CPUs, {where}"
 
 
 def _this_run(run: Run, found: list[Reproduction]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from bench import REPO
+from bench.model.machine import Cpu, Host
 from bench.plan.matrix import Variant
 from bench.sut import locks
 
@@ -32,7 +33,7 @@ def _output(cmd: list[str], cwd: Path | None = None) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def cpu() -> dict[str, Any]:
+def cpu() -> Cpu:
     """CPU model, logical/physical counts, scaling governor and turbo state where readable."""
     model = next(
         (
@@ -49,27 +50,27 @@ def cpu() -> dict[str, Any]:
         if no_turbo
         else ({"1": "on", "0": "off"}.get(boost or ""))
     )
-    return {
-        "model": model,
-        "logical": psutil.cpu_count(logical=True),
-        "physical": psutil.cpu_count(logical=False),
-        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        "turbo": turbo,
-    }
+    return Cpu(
+        model=model,
+        logical=psutil.cpu_count(logical=True),
+        physical=psutil.cpu_count(logical=False),
+        governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        turbo=turbo,
+    )
 
 
-def host() -> dict[str, Any]:
+def host() -> Host:
     """Hostname, OS, kernel, Python, memory."""
     os_release = dict(
         line.split("=", 1) for line in (_read("/etc/os-release") or "").splitlines() if "=" in line
     )
-    return {
-        "hostname": socket.gethostname(),
-        "os": os_release.get("PRETTY_NAME", platform.system()).strip('"'),
-        "kernel": platform.release(),
-        "python": sys.version.split()[0],
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-    }
+    return Host(
+        hostname=socket.gethostname(),
+        os=os_release.get("PRETTY_NAME", platform.system()).strip('"'),
+        kernel=platform.release(),
+        python=sys.version.split()[0],
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+    )
 
 
 def git() -> dict[str, Any]:

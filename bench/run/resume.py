@@ -42,9 +42,10 @@ def differences(run: Run, known: dict[str, Variant]) -> list[str]:
     if any(c.id not in planned for c in run.cells):
         found.append("cells not in its plan")
     cpu, meta = environment.cpu(), run.metadata
-    for key, what in (("model", "CPU model"), ("logical", "CPU count")):
-        if meta.cpu.get(key) != cpu[key]:
-            found.append(f"{what} {meta.cpu.get(key)!r} then, {cpu[key]!r} now")
+    if meta.cpu.model != cpu.model:
+        found.append(f"CPU model {meta.cpu.model!r} then, {cpu.model!r} now")
+    if meta.cpu.logical != cpu.logical:
+        found.append(f"CPU count {meta.cpu.logical!r} then, {cpu.logical!r} now")
     commit = environment.git()["commit"]
     if meta.git.commit != commit:
         found.append(

@@ -1,0 +1,29 @@
+"""The machine a run measured on, as results.json records it in its metadata: the CPU and
+the host. Every field may be missing (None): what could not be read, or an older file.
+Keys this model does not name are kept, as the metadata keeps them."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Machine(BaseModel):
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+
+class Cpu(_Machine):
+    """The CPU: model, counts, frequency scaling."""
+
+    model: str | None = Field(None, description="model name from /proc/cpuinfo")
+    logical: int | None = Field(None, description="logical CPUs (hardware threads)")
+    physical: int | None = Field(None, description="physical cores")
+    governor: str | None = Field(None, description="cpu0's scaling governor")
+    turbo: str | None = Field(None, description="on or off (None: not readable)")
+
+
+class Host(_Machine):
+    """The host: its name, OS, kernel, Python and memory."""
+
+    hostname: str | None = None
+    os: str | None = Field(None, description="PRETTY_NAME from /etc/os-release")
+    kernel: str | None = None
+    python: str | None = Field(None, description="the harness's Python version")
+    memory_gib: float | None = None
