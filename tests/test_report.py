@@ -4,6 +4,7 @@ Expected values are computed here from the stored files, so they can be replaced
 run's output without touching the tests.
 """
 
+import json
 import re
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from scipy import stats as scipy_stats
 from bench.model import store
 from bench.model.results import Cell, Run
 from bench.render import report
+from bench.render.markdown import TIMES
 
 DATA = Path(__file__).parent / "data"
 ROW_TITLES = [r.title for r in report.ROWS]
@@ -84,8 +86,8 @@ SPREAD = ["throughput 95% interval", "throughput CV"]
 
 
 def test_single_shape_sweep_has_the_published_layout(v1: Run) -> None:
-    rows = main_table(v1)
-    assert list(rows) == [ROW_TITLES[0], *SPREAD, *ROW_TITLES[1:]]
+    rows = main_table(v1)  # an old run: no CPU seconds, so of the costs only rps per MiB
+    assert list(rows) == [ROW_TITLES[0], *SPREAD, *ROW_TITLES[1:], "rps per MiB of server memory"]
     variants = [c.variant for c in v1.cells]
     assert list(rows[ROW_TITLES[0]]) == [*variants, CHANGE]
     for cell in (c for c in v1.cells if c.ok):
@@ -248,3 +250,35 @@ def test_an_unstable_cell_is_flagged_with_a_hint(v1: Run) -> None:
     text = report.render(v1)
     assert f"**unstable**, throughput CV above 5%: {cell.variant} ({cell.label}) CV" in text
     assert "Hint:" in text and "--repeats 5" in text
+
+
+def test_what_a_request_costs_is_worked_out_from_the_stored_seconds() -> None:
+    """A default run's stored CPU seconds (7773a97, 2026-12-02), divided by hand: each role's
+    (user + system) over the repeat's answered requests, median over repeats; the database's
+    against its seconds per pgbench transaction in the run's database ceiling."""
+    data = json.loads((DATA / "results-v2-cost.json").read_text())
+    rows = main_table(store.load(DATA / "results-v2-cost.json"))
+    (ceiling,) = [p["values"] for p in data["probes"] if p["name"] == "database"]
+    per_query = 1000 * ceiling["database_cpu_s"] / ceiling["transactions"]
+    titles = {"server": "server", "database": "database", "loadgen": "oha"}
+    closed = [c for c in data["cells"] if c["params"]["mode"] == "closed"]
+    assert len(closed) == 5
+    for cell in closed:
+        shown = {}
+        for role, name in titles.items():
+            per_repeat = [
+                1000
+                * (r["usage"][role]["cpu_user_s"] + r["usage"][role]["cpu_system_s"])
+                / (r["load"]["ok"] + r["load"]["non_2xx"])
+                for r in cell["repeats"]
+            ]
+            shown[role] = statistics.median(per_repeat)
+            assert_shown(rows[f"{name} CPU per request (ms)"][cell["variant"]], shown[role])
+        ratio = rows["database CPU per request ÷ per pgbench query"][cell["variant"]]
+        assert_shown(ratio.removeprefix(TIMES), shown["database"] / per_query)
+        per_mib = statistics.median(
+            r["load"]["rps"] / r["usage"]["server"]["peak_rss_mib"] for r in cell["repeats"]
+        )
+        assert_shown(rows["rps per MiB of server memory"][cell["variant"]], per_mib)
+    server = rows["server CPU per request (ms)"]
+    assert float(server["axum"]) < float(server["fastapi-tuned"]) < float(server["fastapi-sync"])
