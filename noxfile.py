@@ -73,6 +73,15 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def flamegraph(session: nox.Session) -> None:
+    """Profile one variant under a cell's load and pinning (py-spy; perf for Axum):
+    nox -s flamegraph -- VARIANT [--concurrency N] [--duration 10s] [other load options]."""
+    if not session.posargs:
+        session.error("Usage: nox -s flamegraph -- VARIANT [load options, as for bench]")
+    _bench(session, "flamegraph")
+
+
+@nox.session(default=False)
 def serve(session: nox.Session) -> None:
     """Serve one variant until Ctrl-C: nox -s serve -- VARIANT [--port P]."""
     if not session.posargs:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import compare, exports, grammar, soak
+from bench.cli import compare, exports, flamegraph, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import leftovers, oha, registry
 from bench.model import merge, store
@@ -172,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.soak is not None:
         if plan.baseline is not None:
             raise UsageError("--soak watches one variant over time; --baseline does not apply")
+        if args.flamegraphs:
+            raise UsageError("--soak watches memory; record flamegraphs with `flamegraph`")
         plan, pace = soak.check(args, plan)
         run_dir = _run_dir(args.out)
         _prepare(args.db, args.db_cleanup, run_dir)
@@ -193,14 +195,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_out_baseline(plan)
     chosen = [known[name] for name in dict.fromkeys(c.variant for c in plan.selected())]
     oha_path = setup.prepare(chosen, build=not args.no_build)
+    if args.flamegraphs:
+        flamegraph.prepare(chosen, not args.no_build)
     registry.copy_to(_create(run_dir) / "processes.json")
     estimate = profiles.total_estimate(plan.selected(), known, plan.measure)
+    estimate += flamegraph.estimate(plan, known) if args.flamegraphs else 0.0
     print(f"run folder: {run_dir}\npinning: {cpus.note}", flush=True)
     print(f"{len(plan.selected())} cells, estimated {duration(estimate)}", flush=True)
     opts = runner.Options(known, plan, cpus, args.db, args.fail_fast)
     repeats = len(plan.selected()) * plan.measure.repeats
+
+    def go(on: runner.Report) -> Run:
+        run = runner.execute(opts, run_dir, oha_path, on)
+        if args.flamegraphs:  # a run of their own, after the measured cells
+            run = flamegraph.after_measuring(run, opts, run_dir, oha_path, on)
+        return run
+
     with _cleaning_up(args):
-        return _measure(run_dir, repeats, lambda on: runner.execute(opts, run_dir, oha_path, on))
+        return _measure(run_dir, repeats, go)
+
+
+def cmd_flamegraph(args: argparse.Namespace) -> int:
+    """Profile one variant under a cell's load and pinning, in a run of its own."""
+    plan, rate_hz = flamegraph.check(args)
+    cpus = _cpu_plan(args)
+    run_dir = _run_dir(args.out)
+    _prepare(args.db, args.db_cleanup, run_dir)
+    with _cleaning_up(args):
+        return flamegraph.cmd_flamegraph(args, plan, rate_hz, cpus, run_dir)
 
 
 def _check_out_baseline(plan: Plan) -> None:
@@ -213,7 +235,7 @@ def _check_out_baseline(plan: Plan) -> None:
 # Options that say what a run measures, how or where: a resumed run takes them from its file.
 RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
                     "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
-                    "out", "db", "seed", "baseline")  # fmt: skip
+                    "out", "db", "seed", "baseline", "flamegraphs")  # fmt: skip
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -311,6 +333,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "serve": cmd_serve,
     "run": cmd_run,
+    "flamegraph": cmd_flamegraph,
     "report": cmd_report,
     "compare": compare.cmd_compare,
     "db-cleanup": cmd_db_cleanup,

@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     _add_common(p)
     _add_run_parser(sub)
+    _add_flamegraph_parser(sub)
     p = sub.add_parser("lock", help="regenerate the uv locks of the harness and every variant")
     p.add_argument("--variants", help="only these variants' locks (default: the harness and all)")
     p.add_argument(
@@ -108,14 +109,7 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         help=f"profile from matrix.toml: {', '.join(profiles.names())} (default: default)",
     )
     p.add_argument("--variants", help="comma-separated variant names (default: the profile's)")
-    for axis in profiles.AXES:
-        if axis == "keepalive":  # a bare --keepalive means on
-            p.add_argument(
-                "--keepalive", nargs="?", const="on", metavar="LIST", help=AXIS_HELP[axis]
-            )
-        else:
-            p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
-    p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
+    _add_axes(p)
     p.add_argument(
         "--open-loop",
         metavar="RATES",
@@ -162,12 +156,60 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "ceilings), with its plan, on the same machine, locks and commit",
     )
     p.add_argument(
+        "--flamegraphs",
+        action="store_true",
+        help="after the measured cells, record a flamegraph of each variant under its first "
+        "closed-loop cell, in a run of its own (py-spy; perf for Axum): folded stacks, SVG "
+        "and the top frames in the report",
+    )
+    p.add_argument(
         "--soak",
         metavar="DURATION",
         help="instead of the plan: bursts of load against one variant (--variants NAME) for "
         "DURATION, e.g. 10m, its server's memory sampled; reports the growth after warm-up "
         "(--warmup, default a fifth of DURATION, at most 1m)",
     )
+    _add_common(p)
+
+
+def _add_axes(p: argparse.ArgumentParser) -> None:
+    """The axis options (--concurrency LIST, ...), with --keepalive's bare and negated forms."""
+    for axis in profiles.AXES:
+        if axis == "keepalive":  # a bare --keepalive means on
+            p.add_argument(
+                "--keepalive", nargs="?", const="on", metavar="LIST", help=AXIS_HELP[axis]
+            )
+        else:
+            p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
+    p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
+
+
+def _add_flamegraph_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
+    p = sub.add_parser(
+        "flamegraph",
+        help="profile one variant under a cell's load and pinning (py-spy; perf for Axum), "
+        "apart from any measurement: folded stacks, an SVG and the top frames by self time",
+    )
+    p.add_argument("variant", help="the variant to profile")
+    p.add_argument(
+        "--profile",
+        help=f"the profile whose first closed-loop cell gives the load: "
+        f"{', '.join(profiles.names())} (default: default)",
+    )
+    _add_axes(p)  # one value each: a flamegraph is one cell
+    p.add_argument(
+        "--duration", help="how long the profiler records, e.g. 10s (default: the profile's)"
+    )
+    p.add_argument("--warmup", help="load before the profiler starts, e.g. 2s")
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        metavar="HZ",
+        help="samples per second (default: 100 for py-spy, 999 for perf)",
+    )
+    p.add_argument("--pin", metavar="SPEC", help="CPU plan, e.g. server=0-3,db=4-5,loadgen=6-7")
+    p.add_argument("--no-pin", action="store_true", help="do not pin any process")
+    p.add_argument("--out", type=Path, help="run folder (default: reports/runs/<UTC time>-<sha>)")
     _add_common(p)
 
 

@@ -83,6 +83,7 @@ def merge(runs: list[Run], run_id: str) -> Run:
         metadata=metadata,
         cells=cells,
         probes=[p for r in runs for p in r.probes],
+        flamegraphs=[f for r in runs for f in r.flamegraphs],
         missing=[c.id for c in plan.cells if c.id not in seen],
         finished_at=max((r.finished_at or "") for r in runs) or None,
     )

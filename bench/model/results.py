@@ -16,7 +16,8 @@ Format history (bump SCHEMA_VERSION on any change a reader could notice):
                server's memory over time, the growth after warm-up); the plan's `seed`;
                each repeat's `canary`; an A/B run's `baseline` (its cells' variants are
                named NAME@baseline); in a merged run, each cell's `measured_in` (the
-               shard's run).
+               shard's run); the run's `flamegraphs` (a profiled run apart from the
+               measured one: folded stacks and the top frames by self time).
 """
 
 import hashlib
@@ -395,6 +396,38 @@ class Probe(_Model):
     error: str | None = None
 
 
+class Frame(_Model):
+    """A frame of a flamegraph and the samples it was the leaf of (its self time)."""
+
+    name: str = Field(description="the frame as the profiler names it, line numbers dropped")
+    samples: int = Field(description="samples in which this frame was on top of the stack")
+    share: float = Field(description="samples / all samples of the flamegraph, 0-1")
+
+
+Profiler = Literal["py-spy", "perf"]
+
+
+class Flamegraph(_Model):
+    """Where one variant's CPU time went: a profiler attached to its server under a cell's
+    load and pinning, in a run apart from the measured repeats (whose numbers it never
+    touches), the profiler pinned to the load generator's CPUs."""
+
+    variant: str
+    params: Params = Field(description="the cell whose load and pinning it ran under")
+    profiler: Profiler
+    rate_hz: int = Field(description="samples per second the profiler was asked for")
+    duration_s: float = Field(description="how long the profiler recorded, under load")
+    command: list[str] = Field([], description="the profiler's command")
+    oha_command: list[str] = []
+    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    samples: int = Field(0, description="stacks recorded (the folded file's total count)")
+    top: list[Frame] = Field([], description="the frames with the most self time, most first")
+    artifacts: dict[str, str] = Field(
+        {}, description="folded stacks, SVG, server log: paths relative to the run folder"
+    )
+    error: str | None = Field(None, description="why there is no flamegraph (one line)")
+
+
 class Git(_Model):
     """The checkout a run came from."""
 
@@ -450,6 +483,11 @@ class Run(_Model):
         None,
         description="a soak run's figures (its plan's one cell)",
         exclude_if=lambda v: v is None,
+    )
+    flamegraphs: list[Flamegraph] = Field(  # absent from the file when empty, like soak
+        [],
+        description="profiled runs apart from the measured ones (`--flamegraphs`, `flamegraph`)",
+        exclude_if=lambda v: not v,
     )
     finished_at: str | None = None
 

@@ -40,7 +40,8 @@ def machine(run: Run) -> str:
         )
         lines += [f"- Pinning ({pinning.source}): {plan or 'none'}", f"  {pinning.note}"]
     notes = [f"- {n}" for n in meta.notes]
-    parts = ["## Machine and pinning", "\n".join(lines), _cpus_table(run.cells)]
+    parts = ["## Machine and pinning", "\n".join(lines)]
+    parts += [_cpus_table(run.cells)] if run.cells else []  # a soak or flamegraphs: no cells
     return "\n\n".join(parts + (["Notes:\n\n" + "\n".join(notes)] if notes else []))
 
 

@@ -69,6 +69,15 @@ def _row(run: Run) -> list[str]:
         growth = soak.growth
         found = f"soak: {growth.slope_mib_per_min:+.3f} MiB/min" if growth else "soak: no growth"
         return [date, machine, run.profile, ", ".join(variants), found]
+    if run.flamegraphs and not run.cells:
+        drawn = [g.variant for g in run.flamegraphs if not g.error]
+        return [
+            date,
+            machine,
+            run.profile,
+            ", ".join(variants),
+            f"flamegraphs: {', '.join(drawn) or 'none'}",
+        ]
     headline = []
     for name in variants:
         first = next(

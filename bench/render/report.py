@@ -15,7 +15,7 @@ from bench.analysis import efficiency, latency, stats
 from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
 from bench.model.roles import Role
 from bench.model.store import load
-from bench.render import ab, canary, details, limits, openloop, plots, reproduction, soak
+from bench.render import ab, canary, details, flame, limits, openloop, plots, reproduction, soak
 from bench.render.html import write_page
 from bench.render.markdown import TIMES, apart, fmt_1, fmt_3, fmt_ms, fmt_rps, fold_long, table
 
@@ -75,10 +75,14 @@ def render(run: Run, plot_files: dict[str, str] | None = None) -> str:
             details.variants(run),
         ]
         return "\n\n".join(parts) + "\n"
+    if run.flamegraphs and not run.cells:  # `python -m bench flamegraph`
+        parts = [flame.title(run), flame.section(run), details.machine(run), details.variants(run)]
+        return "\n\n".join(parts) + "\n"
     parts = [_title(run), _missing(run), ab.section(run), reproduction.section(run)]
     parts += [_sweep(i, sweep, run) for i, sweep in enumerate(run.plan.sweeps, 1)]
     parts += [_stability(run.cells), canary.section(run), _plots(plot_files)]
-    parts += [openloop.section(run), limits.section(run), _what_ran(run.cells), _skips(run)]
+    parts += [openloop.section(run), limits.section(run), flame.section(run)]
+    parts += [_what_ran(run.cells), _skips(run)]
     parts += [details.machine(run), details.variants(run)]
     return "\n\n".join(p for p in parts if p) + "\n"
 

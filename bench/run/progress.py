@@ -103,7 +103,8 @@ class RunProgress:
         finished = phase == "done" or phase.startswith("failed")
         self.done += finished
         self.failed += phase.startswith("failed")
-        text = f"[{self.done if finished else self.done + 1}/{self.repeats}] {cell}: {phase}"
+        now = self.done if finished else min(self.done + 1, self.repeats)  # flamegraphs: after
+        text = f"[{now}/{self.repeats}] {cell}: {phase}"
         if self._live:
             self._progress.update(self._task, description=text, completed=self.done)
         elif finished or not phase.startswith("repeat "):  # a repeat's steps: its end only
