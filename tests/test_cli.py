@@ -161,6 +161,7 @@ def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(
     assert tree(REPORTS) == before, "a refused run changed reports/"
 
 
+@pytest.mark.slow  # over 2 s
 def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None:
     line = assert_one_line_usage_error(bench("report", str(tmp_path / "nothing")))
     assert "not a run folder" in line

@@ -176,6 +176,7 @@ def test_a_child_still_recorded_at_exit_is_stopped_and_the_registry_removed(
     assert not list((tmp_path / "pybench" / "running").glob("*.json"))
 
 
+@pytest.mark.slow  # over 2 s
 def test_main_called_in_process_leaves_its_callers_children_alone(tmp_path: Path) -> None:
     """Only `python -m bench` stops what its process recorded, at the process's exit: main()
     called in-process (as a test does) returns with the caller's children still running."""

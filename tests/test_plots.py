@@ -45,7 +45,9 @@ def expected(run: Run, plot: str) -> set[str]:
 FULL = pytest.param(DATA / "results-v2.json", marks=pytest.mark.slow, id="full")  # 8 sweeps
 
 
-@pytest.mark.parametrize("source", [pytest.param(REFERENCE, id="default"), FULL])
+@pytest.mark.parametrize(
+    "source", [pytest.param(REFERENCE, id="default", marks=pytest.mark.slow), FULL]
+)
 def test_every_plot_is_valid_svg_with_every_cell(source: Path, tmp_path: Path) -> None:
     run = store.load(source)
     files = plots.draw(run, tmp_path)
@@ -68,6 +70,7 @@ def test_every_plot_is_valid_svg_with_every_cell(source: Path, tmp_path: Path) -
             assert expected(run, plot) <= found, f"{name} misses {expected(run, plot) - found}"
 
 
+@pytest.mark.slow  # over 2 s
 def test_the_default_reference_has_the_plots_of_a_default_run(tmp_path: Path) -> None:
     files = plots.draw(store.load(REFERENCE), tmp_path)
     assert set(files.values()) == {

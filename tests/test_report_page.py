@@ -47,11 +47,12 @@ def h2s(page: str) -> list[str]:
 
 
 FULL = DATA / "results-v2.json"  # 8 sweeps: its plots take seconds
+SLOW_RUNS = {FULL, DATA / "results-v2-cost.json", RUNS[-1]}  # over 2 s each
 
 
 @pytest.mark.parametrize(
     "results",
-    [pytest.param(r, marks=pytest.mark.slow) if r == FULL else r for r in RUNS],
+    [pytest.param(r, marks=pytest.mark.slow) if r in SLOW_RUNS else r for r in RUNS],
     ids=lambda p: p.parent.name + "/" + p.name,
 )
 def test_the_page_has_the_reports_sections_its_plots_inline_and_loads_nothing(
