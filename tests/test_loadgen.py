@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UsageError
+from bench.errors import BenchError, UsageError
+from bench.load import cargo
 from bench.load import oha as loadgen
 from bench.model.results import Measure, OpenLoop, Params
 from bench.plan.matrix import Variant
@@ -110,3 +111,10 @@ def test_the_installed_oha_is_recent_and_other_programs_are_not(oha: Path) -> No
     assert loadgen.version(oha) == f"oha {loadgen.OHA_VERSION}"
     assert loadgen.recent(oha)
     assert not loadgen.recent(Path("/bin/true"))  # prints a coreutils version, not oha's
+
+
+@pytest.mark.slow  # asks crates.io
+def test_a_tool_cargo_cannot_install_is_one_error_with_cargos_last_words(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match=r"cargo install no-such-crate-pybench 0\.0\.1 failed: "):
+        cargo.install("no-such-crate-pybench", "0.0.1", tmp_path)
+    assert not (tmp_path / "bin").exists()

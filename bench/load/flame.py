@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError, first_line
-from bench.load import processes
+from bench.load import cargo, processes
 from bench.paths import cache_dir
 
 INFERNO_VERSION = "0.12.8"
@@ -126,17 +126,7 @@ def inferno(tool: str, install: bool = True) -> Path:
 
 def _install(root: Path) -> None:
     print(f"installing inferno {INFERNO_VERSION} with cargo into {root} (once)", flush=True)
-    cmd = ["cargo", "install", "inferno", "--locked", "--version", INFERNO_VERSION]
-    try:
-        result = subprocess.run([*cmd, "--root", str(root)], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise BenchError(
-            "inferno (the flamegraph renderer) is missing and cargo is not on PATH: install "
-            "a Rust toolchain (rustup.rs) or put inferno-flamegraph on PATH"
-        ) from None
-    if result.returncode != 0:
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
-        raise BenchError(f"cargo install inferno {INFERNO_VERSION} failed: {tail}")
+    cargo.install("inferno", INFERNO_VERSION, root)
 
 
 def record(cmd: Sequence[str], seconds: float, cpus: Collection[int] | None) -> str:

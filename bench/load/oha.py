@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, UsageError
+from bench.load import cargo
 from bench.model.results import (
     DEFAULT_LIMIT,
     FAILURE_THRESHOLD,
@@ -79,18 +80,7 @@ def _install(root: Path) -> Path:
     features = tls_features()
     tls = "the system's OpenSSL" if features else "rustls"
     print(f"installing oha {OHA_VERSION} with {tls}, by cargo into {root} (once)", flush=True)
-    cmd = ["cargo", "install", "oha", "--locked", "--version", OHA_VERSION, *features]
-    cmd += ["--root", str(root)]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise BenchError(
-            "oha is missing and cargo is not on PATH: install a Rust toolchain "
-            "(rustup.rs) or put oha on PATH"
-        ) from None
-    if result.returncode != 0:
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
-        raise BenchError(f"cargo install oha {OHA_VERSION} failed (needs make and cmake): {tail}")
+    cargo.install("oha", OHA_VERSION, root, *features, needs=" (needs make and cmake)")
     return root / "bin" / "oha"
 
 
