@@ -31,7 +31,7 @@ from typing import Any
 
 from scipy import stats as scipy_stats
 
-from bench.analysis import ceilings, efficiency, latency, openloop, stats
+from bench.analysis import ceilings, efficiency, latency, openloop
 from bench.analysis.drift import Drift, between
 from bench.analysis.verdict import LATENCY, THROUGHPUT, Direction, Kind, Verdict, tested
 from bench.model.results import Cell, Run
@@ -151,7 +151,10 @@ def compare(a: Run, b: Run) -> Comparison:
             throughput = judge(rps_a, rps_b, THROUGHPUT)
             if cell.params.mode == "open":
                 throughput = dataclasses.replace(throughput, verdict=_open_loop(cell, other))
-            cost = (_cpu_ms(cell), _cpu_ms(other))
+            cost = (
+                efficiency.median_cpu_ms(cell, "server"),
+                efficiency.median_cpu_ms(other, "server"),
+            )
             cells.append(
                 CellChange(cell.id, cell.variant, cell.label, throughput, _p99(cell, other), cost)
             )
@@ -166,11 +169,6 @@ def compare(a: Run, b: Run) -> Comparison:
         _info(a), _info(b), tuple(differences(a, b)), tuple(cells), tuple(unmatched), moved,
         a.metadata.git.commit,
     )  # fmt: skip
-
-
-def _cpu_ms(cell: Cell) -> float | None:
-    """The server's median CPU milliseconds per request (None where the run did not account it)."""
-    return stats.median_over_repeats(cell, lambda r: efficiency.cpu_ms_per_request(r, "server"))
 
 
 def _within(cell: CellChange, moved: Drift) -> CellChange:

@@ -11,24 +11,28 @@ from bench.model.results import Cell, Repeat, Run
 from bench.model.roles import Role
 
 
-def cpu_s(repeat: Repeat, role: Role) -> float | None:
-    """`role`'s CPU seconds (user + system) in `repeat`, where they were accounted."""
-    usage = repeat.usage.get(role)
-    if usage is None or usage.cpu_user_s is None or usage.cpu_system_s is None:
-        return None
-    return usage.cpu_user_s + usage.cpu_system_s
-
-
 def cpu_ms_per_request(repeat: Repeat, role: Role) -> float | None:
     """`role`'s CPU milliseconds per answered request in `repeat`."""
-    used, answered = cpu_s(repeat, role), repeat.load.ok + repeat.load.non_2xx
+    usage, answered = repeat.usage.get(role), repeat.load.ok + repeat.load.non_2xx
+    used = usage.cpu_s if usage else None
     return 1000.0 * used / answered if used is not None and answered else None
+
+
+def median_cpu_ms(cell: Cell, role: Role) -> float | None:
+    """`role`'s median CPU milliseconds per request over the cell's repeats."""
+    return stats.median_over_repeats(cell, lambda r: cpu_ms_per_request(r, role))
+
+
+def server_peak_mib(repeat: Repeat) -> float | None:
+    """The server's peak memory (RSS, MiB) in `repeat`."""
+    usage = repeat.usage.get("server")
+    return usage.peak_rss_mib if usage else None
 
 
 def rps_per_mib(repeat: Repeat) -> float | None:
     """Good responses per second per MiB of the server's peak memory (RSS)."""
-    usage = repeat.usage.get("server")
-    return repeat.load.rps / usage.peak_rss_mib if usage and usage.peak_rss_mib else None
+    peak = server_peak_mib(repeat)
+    return repeat.load.rps / peak if peak else None
 
 
 def pgbench_ms_per_transaction(run: Run) -> float | None:
@@ -43,5 +47,5 @@ def pgbench_ms_per_transaction(run: Run) -> float | None:
 def over_pgbench(cell: Cell, run: Run) -> float | None:
     """The cell's database CPU per request ÷ the database's CPU per pgbench transaction."""
     per_tx = pgbench_ms_per_transaction(run)
-    per_request = stats.median_over_repeats(cell, lambda r: cpu_ms_per_request(r, "database"))
+    per_request = median_cpu_ms(cell, "database")
     return per_request / per_tx if per_request is not None and per_tx else None

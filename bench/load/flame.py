@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import IO
 
 from bench.errors import BenchError, first_line
 from bench.load import cargo, processes
@@ -134,38 +135,44 @@ def record(cmd: Sequence[str], seconds: float, cpus: Collection[int] | None) -> 
     `cpus`; return its CPUs as read back from /proc. Its failure is a BenchError with its
     last words."""
     with tempfile.TemporaryFile() as out:
-        proc = processes.start(cmd, cpus=cpus, log=out)
-        try:
-            pinned = processes.cpus_allowed(proc.pid)
-            code = proc.wait(seconds + TOOL_GRACE_S)
-        except subprocess.TimeoutExpired:
-            raise BenchError(
-                f"{Path(cmd[0]).name} did not stop within {TOOL_GRACE_S:g} s"
-            ) from None
-        finally:
-            processes.stop(proc)
-        if code != 0:
-            out.seek(0)
-            said = _tail(out.read().decode(errors="replace"))
-            raise BenchError(f"{Path(cmd[0]).name} exited with code {code}: {said}")
-    return pinned
+        late = f"did not stop within {TOOL_GRACE_S:g} s"
+        return _bounded(cmd, cpus, seconds + TOOL_GRACE_S, late, out)
 
 
 def run_to(cmd: Sequence[str], out: Path, cpus: Collection[int] | None) -> None:
     """Run `cmd` pinned to `cpus` with its standard output into the file `out`, bounded in
     time; its failure is a BenchError with its last words."""
     with open(out, "wb") as log, tempfile.TemporaryFile() as err:
-        proc = processes.start(cmd, cpus=cpus, log=log, errors=err)
-        try:
-            code = proc.wait(TOOL_GRACE_S * 5)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{Path(cmd[0]).name} did not finish within 5 minutes") from None
-        finally:
-            processes.stop(proc)
-        if code != 0:
-            err.seek(0)
-            said = _tail(err.read().decode(errors="replace"))
-            raise BenchError(f"{Path(cmd[0]).name} exited with code {code}: {said}")
+        _bounded(cmd, cpus, TOOL_GRACE_S * 5, "did not finish within 5 minutes", log, err)
+
+
+def _bounded(
+    cmd: Sequence[str],
+    cpus: Collection[int] | None,
+    timeout: float,
+    late: str,
+    log: IO[bytes],
+    errors: IO[bytes] | None = None,
+) -> str:
+    """Run `cmd` pinned, output to `log` (stderr to `errors` if given), for at most `timeout`
+    seconds; its CPUs read back from /proc. A BenchError naming it says it was `late`, or
+    gives its exit code and the last lines of its errors (else of its log)."""
+    name = Path(cmd[0]).name
+    proc = processes.start(cmd, cpus=cpus, log=log, errors=errors)
+    try:
+        pinned = processes.cpus_allowed(proc.pid)
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{name} {late}") from None
+    finally:
+        processes.stop(proc)
+    if code != 0:
+        said = errors or log
+        said.seek(0)
+        raise BenchError(
+            f"{name} exited with code {code}: {_tail(said.read().decode('utf-8', 'replace'))}"
+        )
+    return pinned
 
 
 def _tail(text: str) -> str:

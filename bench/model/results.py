@@ -255,6 +255,13 @@ class Usage(_Model):
         None, exclude_if=lambda v: v is None, description="the sampled period (s)"
     )
 
+    @property
+    def cpu_s(self) -> float | None:
+        """CPU seconds, user + system (None for runs from before they were accounted)."""
+        if self.cpu_user_s is None or self.cpu_system_s is None:
+            return None
+        return self.cpu_user_s + self.cpu_system_s
+
 
 class CanaryReading(_Model):
     """The machine canary at one moment: a fixed CPU workload's time on each pinned CPU."""

@@ -29,7 +29,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.typing import RcKeyType
 
 from bench.analysis import ceilings, efficiency, latency, openloop, stats
-from bench.model.results import Cell, CellSpec, Repeat, Run, Sweep, axis_value, by_axes
+from bench.model.results import Cell, CellSpec, Run, Sweep, axis_value, by_axes
 
 INK = "#8b949e"  # GitHub's muted grey: legible on its light and dark backgrounds
 STYLE: dict[RcKeyType, Any] = {
@@ -379,8 +379,8 @@ def _efficiency(run: Run, colours: dict[str, str]) -> Figure | None:
     (left) and its server's peak memory (right, log): up and to the left is cheaper."""
     points = []
     for cell in (c for c in run.cells if c.ok and c.params.mode == "closed"):
-        cpu = stats.median_over_repeats(cell, lambda r: efficiency.cpu_ms_per_request(r, "server"))
-        memory = stats.median_over_repeats(cell, lambda r: _peak_rss(r))
+        cpu = efficiency.median_cpu_ms(cell, "server")
+        memory = stats.median_over_repeats(cell, efficiency.server_peak_mib)
         rps = stats.median_over_repeats(cell, lambda r: r.load.rps)
         if cpu is not None and memory is not None and rps is not None:
             points.append((cell, cpu, memory, rps))
@@ -400,8 +400,3 @@ def _efficiency(run: Run, colours: dict[str, str]) -> Figure | None:
     handles = {h.get_label(): h for h in left.collections}  # one entry per variant
     left.legend(handles.values(), handles.keys(), fontsize=7)
     return fig
-
-
-def _peak_rss(repeat: Repeat) -> float | None:
-    usage = repeat.usage.get("server")
-    return usage.peak_rss_mib if usage else None

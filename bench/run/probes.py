@@ -131,11 +131,7 @@ def http_ceiling(
 
 def _cpu_seconds(usage: dict[str, Usage]) -> dict[str, float]:
     """Each role's CPU seconds (user + system) over the probe, where they were accounted."""
-    return {
-        f"{role}_cpu_s": u.cpu_user_s + u.cpu_system_s
-        for role, u in usage.items()
-        if u.cpu_user_s is not None and u.cpu_system_s is not None
-    }
+    return {f"{role}_cpu_s": u.cpu_s for role, u in usage.items() if u.cpu_s is not None}
 
 
 def _cpus(cpus: list[int] | None) -> str:
