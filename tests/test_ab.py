@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
-from test_bench_run import bench, one_line_usage_error
+from test_bench_run import bench, interrupt_when, one_line_usage_error
 from test_cli import REPORTS, tree
 
 from bench import REPO
@@ -154,6 +154,36 @@ def test_an_ab_run_flags_the_side_made_slower_and_leads_the_report_with_it(
     sections = [line for line in report.splitlines() if line.startswith("## ")]
     assert sections[0] == "## Head ÷ baseline", sections
     assert "Throughput changed significantly in fastapi-async" in report
+
+
+@pytest.mark.slow
+def test_an_interrupted_ab_run_resumes_both_sides_against_its_baseline(
+    oha: Path, tmp_path: Path, worktree: Path
+) -> None:
+    """Ctrl-C once the head's cell has a repeat; --resume measures what both sides lack, from
+    the same baseline commit, and the report still leads with head ÷ baseline."""
+    out = tmp_path / "run"
+    args = ("--profile", "smoke", "--variants", "fastapi-async", "--duration", "1s")
+    args += ("--warmup", "0", "--repeats", "2", "--open-loop", "none", "--seed", "5")
+    proc = bench("run", *args, "--baseline", "HEAD", "--out", str(out))
+    path = out / "results.json"
+    interrupt_when(proc, path, lambda cells: bool(cells and cells[0]["repeats"]))
+    interrupted = store.load(path)
+    assert sum(len(c.repeats) for c in interrupted.cells) < 4
+    proc = bench("run", "--resume", str(out))
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    commit = git("rev-parse", "HEAD")
+    assert f"baseline: HEAD ({commit[:12]}) in {worktree}" in stdout
+    run = store.load(path)
+    assert run.plan.baseline == Baseline(rev="HEAD", commit=commit) == interrupted.plan.baseline
+    assert [c.variant for c in run.cells] == ["fastapi-async", "fastapi-async@baseline"]
+    for cell in run.cells:
+        assert cell.ok and [r.index for r in cell.repeats] == [0, 1], cell.error
+    report = (out / "report.md").read_text()
+    assert next(line for line in report.splitlines() if line.startswith("## ")) == (
+        "## Head ÷ baseline"
+    )
 
 
 T_975 = {2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}  # tables' values

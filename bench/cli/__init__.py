@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import REPO, interrupts
 from bench.cli import compare, exports, flamegraph, grammar, soak
 from bench.errors import BenchError, UsageError
-from bench.load import leftovers, oha, registry
+from bench.load import exclusive, leftovers, oha, registry
 from bench.model import merge, store
 from bench.model.results import Plan, Run
 from bench.plan import matrix, pinning, profiles, shards
@@ -49,7 +49,7 @@ def _prepare(db: str | None, cleanup: bool, run_dir: Path) -> None:
     """Before a run (or soak, or resume) builds or writes anything: its database options, the
     machine's preflight for its run folder, and the leftovers of earlier runs killed outright."""
     preflight.check(run_dir, _check_db(db, cleanup))
-    _clean_up_earlier_runs()
+    _clean_up_earlier_runs("run")
 
 
 @contextmanager
@@ -73,7 +73,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Build, provision, and verify each selected variant in turn."""
     chosen = matrix.select(args.variants)
     _check_db(args.db, args.db_cleanup)
-    _clean_up_earlier_runs()
+    _clean_up_earlier_runs("verify")
     if not args.no_build:
         cmd_build(args)
     with _cleaning_up(args), database.provision(args.db) as db:
@@ -85,8 +85,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _clean_up_earlier_runs() -> None:
-    """Stop what earlier runs that were killed left running; say so, one line for each."""
+def _clean_up_earlier_runs(command: str) -> None:
+    """Take the machine (one harness measuring at a time: a UsageError while another runs),
+    then stop what earlier runs that were killed left running; say so, one line for each."""
+    exclusive.claim(command)
     for cleaned in leftovers.sweep():
         print(cleaned.line(), file=sys.stderr, flush=True)
 
@@ -97,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
     _check_db(args.db, args.db_cleanup)
-    _clean_up_earlier_runs()
+    _clean_up_earlier_runs("serve")
     if not args.no_build:
         setup.build([variant])
     with (
@@ -358,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    finally:
+        exclusive.release()
 
 
 def at_exit() -> None:
