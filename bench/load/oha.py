@@ -76,19 +76,11 @@ def tls_features() -> list[str]:
     return ["--no-default-features", "--features", "native-tls"] if found else []
 
 
-# oha bundles SQLite for `--db-url`, which the harness never passes: compiled unoptimised, its
-# C build takes 5 s instead of 43 s, and oha's request path is built exactly as upstream builds
-# it (docs/measurements.md, "Building oha").
-UNOPTIMISED = ("--config", "profile.release.package.libsqlite3-sys.opt-level=0")
-
-
 def _install(root: Path) -> Path:
     features = tls_features()
     tls = "the system's OpenSSL" if features else "rustls"
     print(f"installing oha {OHA_VERSION} with {tls}, by cargo into {root} (once)", flush=True)
-    cargo.install(
-        "oha", OHA_VERSION, root, *features, *UNOPTIMISED, needs=" (needs make and cmake)"
-    )
+    cargo.install("oha", OHA_VERSION, root, *features, needs=" (needs make and cmake)")
     return root / "bin" / "oha"
 
 
