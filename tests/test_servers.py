@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -12,12 +13,12 @@ import pytest
 from conftest import alive
 from test_matrix import plan
 
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.load.processes import cpus_allowed
 from bench.plan.matrix import Variant, load_variants, runtime
 from bench.run.runner import read_back
 from bench.sut.cluster import free_port
-from bench.sut.database import Database, seed
+from bench.sut.database import Database, check, seed
 from bench.sut.variants import running
 from bench.sut.verify import (
     BAD_LIMITS,
@@ -57,6 +58,44 @@ def test_verify_passes_and_headers_are_json(variant: Variant, database: Database
     first_ids = sorted(str(uuid.UUID(hashlib.md5(f"user{n}".encode()).hexdigest())) for n in
                        range(1, 2001))[:3]  # fmt: skip
     assert [row["user_id"] for row in json.loads(users_body)] == first_ids
+
+
+SHELL_PG = {"PGOPTIONS": "-c statement_timeout=1", "PGSSLMODE": "require", "PGSERVICE": "none"}
+
+
+@pytest.mark.slow
+def test_libpq_variables_of_the_users_shell_never_reach_a_server(
+    variant: Variant,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each stack reads its own set of PG* variables: a server gets the URL alone (with these
+    the embedded cluster, which has no TLS, would refuse every stack's connections)."""
+    for name, value in SHELL_PG.items():
+        monkeypatch.setenv(name, value)
+    check("embedded")  # as every command does before anything starts
+    assert capsys.readouterr().err.startswith(
+        "bench: ignoring PGOPTIONS, PGSERVICE, PGSSLMODE from the environment: "
+    )
+    with running(variant, database) as server:
+        assert verify(variant.name, server.url, database) == 10
+        environ = psutil.Process(server.pid).environ()
+    assert not SHELL_PG.keys() & environ.keys()
+    assert environ["DATABASE_URL"] == database.url
+
+
+def test_an_external_server_keeps_the_users_credentials_and_drops_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", "secret")
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=1GB")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(UsageError, match="needs DATABASE_URL"):
+        check("external")
+    assert os.environ.get("PGPASSWORD") == "secret" and "PGOPTIONS" not in os.environ
+    check("embedded")
+    assert "PGPASSWORD" not in os.environ  # a throwaway cluster's is in the harness's passfile
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ generator's headroom (the HTTP ceiling over the fastest database-backed cell).
 """
 
 import contextlib
-import os
 import subprocess
 import tempfile
 import time
@@ -84,7 +83,7 @@ def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measu
         probe.command = [*cmd[:-2], "query.sql", db.safe_url]
         timeout = probe_seconds(measure) + GRACE_S
         try:
-            env = {**os.environ, **db.client_env(), "PGOPTIONS": schema.options(db.schema)}
+            env = {**db.client_env(), "PGOPTIONS": schema.options(db.schema)}
             roots = {"database": db.postmaster_pid} if db.postmaster_pid else {}
             with Sampler(roots) as sampler:
                 out = processes.run(cmd, cpus=cpus.of("server"), env=env, timeout=timeout)

@@ -54,9 +54,10 @@ class Database:
         return redact(self.url)
 
     def client_env(self) -> dict[str, str]:
-        """What a client process (a server, pgbench) needs besides the URL: the passfile and
-        the schema (DB_SCHEMA, which every variant puts on its connections' search path)."""
-        env = {"DB_SCHEMA": self.schema}
+        """The environment of a client process (a server, pgbench): this one's (`check` took
+        the shell's libpq variables out of it), the passfile and the schema (DB_SCHEMA, on
+        every variant's search path)."""
+        env = {**os.environ, "DB_SCHEMA": self.schema}
         return env | ({"PGPASSFILE": str(self.passfile)} if self.passfile else {})
 
     def connect(self, *, autocommit: bool = True) -> own_schema.Conn:
@@ -133,6 +134,7 @@ def check(requested: str | None, connect: bool = True) -> str:
     primary (bench.sut.schema.preflight). Every problem is a one-line UsageError.
     """
     provider = choose_provider(requested)
+    _drop_shell_variables(provider)
     if provider != "external":
         if os.environ.get("DATABASE_URL"):
             print(IGNORED_URL, file=sys.stderr, flush=True)
@@ -149,6 +151,29 @@ def check(requested: str | None, connect: bool = True) -> str:
                     "start that server, fix the URL or its password, or drop --db external"
                 ) from None
     return provider
+
+
+# An external server's password may come from the user's own libpq settings, which every
+# stack reads alike; a throwaway cluster's comes only from the passfile the harness writes.
+CREDENTIALS = ("PGPASSWORD", "PGPASSFILE")
+
+
+def _drop_shell_variables(provider: str) -> None:
+    """Take the libpq variables of the user's shell (PGOPTIONS, PGSERVICE, PGSSLMODE, ...) out
+    of this process's environment, and so out of its connections and every server's, and say
+    so: libpq, asyncpg and sqlx each read a different set of them, so every stack gets the URL
+    alone. With `external`, the credentials stay."""
+    kept = CREDENTIALS if provider == "external" else ()
+    dropped = sorted(k for k in os.environ if k.startswith("PG") and k not in kept)
+    for name in dropped:
+        del os.environ[name]
+    if dropped:
+        print(
+            f"bench: ignoring {', '.join(dropped)} from the environment: every server "
+            "connects with the database URL alone (put settings in the URL)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @contextmanager

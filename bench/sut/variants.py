@@ -160,7 +160,7 @@ def running(
     port = port or free_port()
     log_path = log_path or variants_dir() / "logs" / f"{variant.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": db.url, **db.client_env(), **server_env(variant, params)}
+    env = {**db.client_env(), "DATABASE_URL": db.url, **server_env(variant, params)}
     with open(log_path, "ab" if append else "wb") as log:
         proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
     server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)
