@@ -90,12 +90,14 @@ def test_an_external_server_keeps_the_users_credentials_and_drops_the_rest(
 ) -> None:
     monkeypatch.setenv("PGPASSWORD", "secret")
     monkeypatch.setenv("PGOPTIONS", "-c work_mem=1GB")
+    monkeypatch.setenv("PG_CONFIG", "/usr/bin/pg_config")  # not libpq's
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(UsageError, match="needs DATABASE_URL"):
         check("external")
     assert os.environ.get("PGPASSWORD") == "secret" and "PGOPTIONS" not in os.environ
     check("embedded")
     assert "PGPASSWORD" not in os.environ  # a throwaway cluster's is in the harness's passfile
+    assert os.environ["PG_CONFIG"] == "/usr/bin/pg_config"
 
 
 @pytest.mark.slow

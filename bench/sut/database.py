@@ -156,6 +156,7 @@ def check(requested: str | None, connect: bool = True) -> str:
 # An external server's password may come from the user's own libpq settings, which every
 # stack reads alike; a throwaway cluster's comes only from the passfile the harness writes.
 CREDENTIALS = ("PGPASSWORD", "PGPASSFILE")
+LIBPQ = re.compile(r"PG[A-Z][A-Z_]*")  # PGHOST, PGSSLMODE, PGTARGETSESSIONATTRS; not PG_CONFIG
 
 
 def _drop_shell_variables(provider: str) -> None:
@@ -164,7 +165,7 @@ def _drop_shell_variables(provider: str) -> None:
     so: libpq, asyncpg and sqlx each read a different set of them, so every stack gets the URL
     alone. With `external`, the credentials stay."""
     kept = CREDENTIALS if provider == "external" else ()
-    dropped = sorted(k for k in os.environ if k.startswith("PG") and k not in kept)
+    dropped = sorted(k for k in os.environ if LIBPQ.fullmatch(k) and k not in kept)
     for name in dropped:
         del os.environ[name]
     if dropped:
