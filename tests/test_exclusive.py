@@ -32,6 +32,10 @@ def test_a_second_run_is_refused_while_one_holds_the_machine_and_not_once_it_die
             [sys.executable, "-m", "bench", "run", "--profile", "smoke", "--out", str(out)],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
+        build = subprocess.run(
+            [sys.executable, "-m", "bench", "build", "--variants", "fastapi-async"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
         holder.kill()
         holder.wait()
@@ -43,6 +47,7 @@ def test_a_second_run_is_refused_while_one_holds_the_machine_and_not_once_it_die
         line,
     ), line
     assert not out.exists()
+    assert build.returncode == 2 and build.stderr.startswith("bench: error: `bench run` (pid ")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     exclusive.claim("verify")  # the kernel dropped the killed holder's lock

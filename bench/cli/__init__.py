@@ -29,8 +29,10 @@ from bench.sut.verify import verify
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Build the selected variants."""
-    setup.build(matrix.select(args.variants))
+    """Build the selected variants (never beside a run: it would measure the build)."""
+    chosen = matrix.select(args.variants)
+    exclusive.claim("build")
+    setup.build(chosen)
     return 0
 
 
@@ -45,11 +47,12 @@ def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> str:
     return provider
 
 
-def _prepare(db: str | None, cleanup: bool, run_dir: Path) -> None:
-    """Before a run (or soak, or resume) builds or writes anything: its database options, the
-    machine's preflight for its run folder, and the leftovers of earlier runs killed outright."""
+def _prepare(command: str, db: str | None, cleanup: bool, run_dir: Path) -> None:
+    """Before a run (or soak, resume, flamegraph) builds or writes anything: its database
+    options, the machine's preflight for its run folder, the machine taken, and the leftovers
+    of earlier runs killed outright."""
     preflight.check(run_dir, _check_db(db, cleanup))
-    _clean_up_earlier_runs("run")
+    _clean_up_earlier_runs(command)
 
 
 @contextmanager
@@ -178,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--soak watches memory; record flamegraphs with `flamegraph`")
         plan, pace = soak.check(args, plan)
         run_dir = _run_dir(args.out)
-        _prepare(args.db, args.db_cleanup, run_dir)
+        _prepare("run --soak", args.db, args.db_cleanup, run_dir)
         with _cleaning_up(args):
             return soak.cmd_soak(args, plan, pace, _cpu_plan(args), run_dir)
     known = matrix.load_variants() | baseline.of(plan)
@@ -193,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(describe(plan, known))
         return 0
     run_dir = _run_dir(args.out)
-    _prepare(args.db, args.db_cleanup, run_dir)
+    _prepare("run", args.db, args.db_cleanup, run_dir)
     _check_out_baseline(plan)
     chosen = [known[name] for name in dict.fromkeys(c.variant for c in plan.selected())]
     oha_path = setup.prepare(chosen, build=not args.no_build)
@@ -222,7 +225,7 @@ def cmd_flamegraph(args: argparse.Namespace) -> int:
     plan, rate_hz = flamegraph.check(args)
     cpus = _cpu_plan(args)
     run_dir = _run_dir(args.out)
-    _prepare(args.db, args.db_cleanup, run_dir)
+    _prepare("flamegraph", args.db, args.db_cleanup, run_dir)
     with _cleaning_up(args):
         return flamegraph.cmd_flamegraph(args, plan, rate_hz, cpus, run_dir)
 
@@ -253,7 +256,7 @@ def _resume(args: argparse.Namespace) -> int:
     if run.plan.baseline is not None:  # its worktree still as the run left it
         baseline.check(run.plan.baseline.commit)
     provider = resume.provider(run)
-    _prepare(provider, args.db_cleanup, run_dir)
+    _prepare("run --resume", provider, args.db_cleanup, run_dir)
     oha_path = oha.locate()
     resume.check_oha(run, run_dir, oha.version(oha_path))
     if resume.complete(run):
