@@ -35,6 +35,12 @@ def test_every_run_is_a_row_and_a_broken_one_says_why(tmp_path: Path) -> None:
     assert "unreadable:" in rows[1] and "schema_version 7" in rows[1]
 
 
+def test_a_machine_that_could_not_be_read_says_so() -> None:
+    run = store.load(DATA / "results-v2.json")
+    run.metadata.cpu.model, run.metadata.cpu.logical = None, None
+    assert "unknown CPU, ? CPUs" in " ".join(index._row(run))
+
+
 def test_local_runs_get_their_own_index(tmp_path: Path) -> None:
     (tmp_path / "published").mkdir()
     (tmp_path / "runs" / "r1").mkdir(parents=True)

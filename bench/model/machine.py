@@ -18,6 +18,10 @@ class Cpu(_Machine):
     governor: str | None = Field(None, description="cpu0's scaling governor")
     turbo: str | None = Field(None, description="on or off (None: not readable)")
 
+    def label(self, cpus: str = "logical CPUs") -> str:
+        """'<model>, <n> <cpus>' for a report, with what could not be read said so."""
+        return f"{self.model or 'unknown CPU'}, {self.logical or '?'} {cpus}"
+
 
 class Host(_Machine):
     """The host: its name, OS, kernel, Python and memory."""

@@ -61,8 +61,7 @@ def render(folder: Path, base: Path, intro: str) -> str:
 
 
 def _row(run: Run) -> list[str]:
-    cpu = run.metadata.cpu
-    machine = f"{cpu.model or 'unknown CPU'}, {cpu.logical or '?'} CPUs"
+    machine = run.metadata.cpu.label("CPUs")
     variants = list(dict.fromkeys(c.variant for c in run.plan.cells))
     date = (run.metadata.started_at or "")[:10] or "unknown"
     if (soak := run.soak) is not None:

@@ -106,11 +106,7 @@ def _variants(cells: Sequence[CellSpec]) -> list[str]:
 
 
 def _caption(run: Run) -> str:
-    cpu = run.metadata.cpu
-    return (
-        f"run {run.run_id}, profile {run.profile}; {cpu.model or 'unknown CPU'}, "
-        f"{cpu.logical or '?'} logical CPUs"
-    )
+    return f"run {run.run_id}, profile {run.profile}; {run.metadata.cpu.label()}"
 
 
 def _closed(run: Run, sweep: Sweep) -> list[Cell]:

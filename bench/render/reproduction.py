@@ -55,14 +55,14 @@ def _fmt(figure: str, value: float | None) -> str:
 
 
 def _machine(run: Run) -> str:
-    cpu, pinning = run.metadata.cpu, run.metadata.pinning
+    pinning = run.metadata.pinning
     pinned = [
         f"{role} on CPU {','.join(map(str, cpus))}"
         for role, cpus in (pinning.plan.items() if pinning else [])
         if cpus
     ]
     where = ", ".join(pinned) or "not pinned"
-    return f"{cpu.model or 'unknown CPU'}, {cpu.logical or '?'} logical CPUs, {where}"
+    return f"{run.metadata.cpu.label()}, {where}"
 
 
 def _this_run(run: Run, found: list[Reproduction]) -> str:
