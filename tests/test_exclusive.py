@@ -13,8 +13,17 @@ from bench import REPO
 from bench.load import exclusive
 from bench.paths import state_dir
 
-HOLD = "from bench.load import exclusive; exclusive.claim('run'); print('held', flush=True); "
-HOLD += "import time; time.sleep(120)"
+CLAIM = "from bench.load import exclusive; exclusive.claim('run')"
+HOLD = f"{CLAIM}; print('held', flush=True); import time; time.sleep(120)"
+
+
+def python(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run this Python in the repository with `args`, its output captured."""
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_a_second_run_is_refused_while_one_holds_the_machine_and_not_once_it_died(
@@ -28,14 +37,8 @@ def test_a_second_run_is_refused_while_one_holds_the_machine_and_not_once_it_die
     out = tmp_path / "run"
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        second = subprocess.run(
-            [sys.executable, "-m", "bench", "run", "--profile", "smoke", "--out", str(out)],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        build = subprocess.run(
-            [sys.executable, "-m", "bench", "build", "--variants", "fastapi-async"],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        second = python("-m", "bench", "run", "--profile", "smoke", "--out", str(out), env=env)
+        build = python("-m", "bench", "build", "--variants", "fastapi-async", env=env)
     finally:
         holder.kill()
         holder.wait()
@@ -64,15 +67,9 @@ def test_a_lock_held_in_this_process_refuses_another_and_is_released(
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     exclusive.claim("run")
     try:
-        other = subprocess.run(
-            [sys.executable, "-c", "from bench.load import exclusive; exclusive.claim('run')"],
-            cwd=REPO, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+        other = python("-c", CLAIM, timeout=30)
         assert other.returncode != 0 and "UsageError" in other.stderr
     finally:
         exclusive.release()
-    free = subprocess.run(
-        [sys.executable, "-c", "from bench.load import exclusive; exclusive.claim('run')"],
-        cwd=REPO, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    free = python("-c", CLAIM, timeout=30)
     assert free.returncode == 0, free.stderr

@@ -128,6 +128,8 @@ def _external_url() -> str:
 def check(requested: str | None, connect: bool = True) -> str:
     """Check the provider choice before anything starts; return the provider.
 
+    The libpq variables of the user's shell (PGSSLMODE, PGSERVICE, ...) leave this process's
+    environment first, said in one line (`--db external` keeps PGPASSWORD and PGPASSFILE).
     Without `--db external` a DATABASE_URL in the environment is ignored, and said so. For
     `external`: DATABASE_URL must be set, look like a PostgreSQL URL and (if `connect`)
     accept a connection from a role that may create the tool's schema on a writable
