@@ -4,7 +4,8 @@ Their registry files (`bench.load.registry`) name what they started. A harness t
 runs is left alone. For a dead one, each recorded process that still runs, the same pid with
 the same start time and command line, is stopped: its process group with SIGTERM, then
 SIGKILL; a Postgres postmaster with a fast shutdown, then SIGKILL. A pid now used by another
-process is never touched. Its cluster folders are removed, and so is its registry file. Each
+process is never touched. Its cluster folders and network namespaces (with their links and
+qdiscs) are removed, and so is its registry file. Each
 step is independent: one that fails is named and the others still run.
 """
 
@@ -13,6 +14,7 @@ import fcntl
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,7 @@ import psutil
 
 from bench.load import registry
 from bench.load.registry import Proc, Record
+from bench.plan.topology import NAMESPACE_PREFIX
 
 TERM_WAIT_S = 5.0  # after SIGTERM (a fast shutdown for Postgres), before SIGKILL
 CLUSTER_PREFIX = "pybench-pg-"  # the only folders removed (LocalCluster's temp roots)
@@ -102,6 +105,8 @@ def clean(record: Record) -> Cleaned:
     for folder in record.dirs:
         _step(cleaned, cleaned.stopped, "postgres", partial(stop_cluster, Path(folder)))
         _step(cleaned, cleaned.removed, folder, partial(_remove, Path(folder)))
+    for name in record.netns:  # after the processes inside them
+        _step(cleaned, cleaned.removed, f"network namespace {name}", partial(_remove_netns, name))
     return cleaned
 
 
@@ -198,6 +203,15 @@ def _remove(path: Path) -> bool:
     if not path.name.startswith(CLUSTER_PREFIX) or not path.is_dir():
         return False
     shutil.rmtree(path)
+    return True
+
+
+def _remove_netns(name: str) -> bool:
+    """Remove a network namespace the harness made (only one named pybench-*), with its links
+    and qdiscs."""
+    if not name.startswith(NAMESPACE_PREFIX) or not (registry.NETNS_DIR / name).exists():
+        return False
+    subprocess.run(["ip", "netns", "delete", name], check=True, capture_output=True, timeout=10)
     return True
 
 

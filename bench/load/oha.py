@@ -114,6 +114,7 @@ class Invocation:
     duration_s: float | None = None
     open_loop: OpenLoop | None = None
     record: Path | None = None
+    host: str | None = None  # the Host header, when the target's address is not its name
 
     def warmup(self, seconds: float) -> "Invocation":
         """The same load for `seconds`, recording nothing: the warmup before this run."""
@@ -140,6 +141,8 @@ def command(oha: Path, run: Invocation) -> list[str]:
         cmd.append("--disable-keepalive")
     if run.record:
         cmd += ["--db-url", str(run.record)]
+    if run.host:
+        cmd += ["--host", run.host]
     return [*cmd, run.target]
 
 

@@ -17,6 +17,7 @@ from typing import IO, Any
 import psutil
 
 from bench import interrupts
+from bench.load import netns as namespaces
 from bench.load import registry
 
 
@@ -46,15 +47,18 @@ def start(
     log: IO[bytes] | None = None,
     errors: IO[bytes] | None = None,
     user: str | None = None,
+    netns: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `cmd` in a new session (its own process group), pinned to `cpus` from the start.
+    """Start `cmd` in a new session (its own process group), pinned to `cpus` from the start,
+    in network namespace `netns` (None: the calling thread's).
 
-    The child is born with the affinity, so every process it forks (uvicorn workers,
-    Postgres backends) inherits it. stdout goes to `log`, stderr too unless `errors` is given.
+    The child is born with the affinity and the namespace, so every process it forks (uvicorn
+    workers, Postgres backends) inherits them. stdout goes to `log`, stderr too unless
+    `errors` is given.
     """
     out = log if log is not None else subprocess.DEVNULL
     err = errors if errors is not None else subprocess.STDOUT
-    return _spawn(cmd, cpus, env=env, stdout=out, stderr=err, user=user)
+    return _spawn(cmd, cpus, env=env, stdout=out, stderr=err, user=user, netns=netns)
 
 
 def run(
@@ -64,14 +68,18 @@ def run(
     user: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    netns: str | None = None,
 ) -> str:
-    """Run `cmd` to completion (pinned, in its own group); return its output, raise on failure.
+    """Run `cmd` to completion (pinned, in its own group, in network namespace `netns` if
+    given); return its output, raise on failure.
 
     Past `timeout` seconds (TimeoutExpired), or on an interrupt, its group is stopped.
     """
     pipe = subprocess.PIPE
     proc: subprocess.Popen[str]
-    with _spawn(cmd, cpus, stdout=pipe, stderr=pipe, text=True, user=user, env=env) as proc:
+    with _spawn(
+        cmd, cpus, stdout=pipe, stderr=pipe, text=True, user=user, env=env, netns=netns
+    ) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException:
@@ -83,13 +91,16 @@ def run(
     return out
 
 
-def _spawn(cmd: Sequence[str], cpus: Collection[int] | None, **popen: Any) -> subprocess.Popen[Any]:
-    """Popen `cmd` pinned, in a new session, and record it; a failure to record it, or an
-    interrupt meanwhile, stops it again (the caller would never see it)."""
+def _spawn(
+    cmd: Sequence[str], cpus: Collection[int] | None, netns: str | None = None, **popen: Any
+) -> subprocess.Popen[Any]:
+    """Popen `cmd` pinned (and in namespace `netns`), in a new session, and record it; a
+    failure to record it, or an interrupt meanwhile, stops it again (the caller would never
+    see it)."""
     proc = None
     try:
         with interrupts.deferred():
-            with _pinned(cpus):
+            with _pinned(cpus), namespaces.entered(netns):
                 proc = subprocess.Popen(
                     list(cmd), stdin=subprocess.DEVNULL, start_new_session=True, **popen
                 )

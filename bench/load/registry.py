@@ -1,8 +1,9 @@
 """The registry of what this harness started, on disk, so that nothing outlives a hard death.
 
 Every child (servers, oha, pgbench, Postgres's tools), the Postgres postmaster (which pg_ctl
-daemonizes) and the throwaway cluster's folder are recorded in one JSON file per harness
-process, in the per-user state dir (`$XDG_STATE_HOME/pybench/running/`, by default under
+daemonizes), the throwaway cluster's folder and the network namespaces are recorded in one
+JSON file per harness process, in the per-user state dir
+(`$XDG_STATE_HOME/pybench/running/`, by default under
 ~/.local/state), rewritten atomically on every change and copied into the run folder. A
 process is recorded by pid, start time (in clock ticks since boot, which a wall clock set by
 NTP cannot shift) and command line, so a pid the kernel has since given to another process is
@@ -25,6 +26,7 @@ from bench.errors import BenchError
 from bench.paths import state_dir
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+NETNS_DIR = Path("/run/netns")  # where `ip netns` keeps the namespaces it names
 SETTLE_S = 2.0  # at most, for a child's command line to appear in /proc
 
 
@@ -45,6 +47,7 @@ class Record(BaseModel):
     boot_id: str  # processes of another boot are all gone
     children: list[Proc] = []
     dirs: list[str] = []
+    netns: list[str] = []  # network namespaces (their links and qdiscs go with them)
 
 
 def folder() -> Path:
@@ -134,6 +137,23 @@ def remove_dir(path: Path) -> None:
             _save(_record)
 
 
+def add_netns(name: str) -> None:
+    """Record a network namespace (before it is made) to remove if this harness dies."""
+    with _lock:
+        record = _current()
+        if name not in record.netns:
+            record.netns.append(name)
+        _save(record)
+
+
+def remove_netns(name: str) -> None:
+    """Forget a network namespace (it was removed)."""
+    with _lock:
+        if _record and name in _record.netns:
+            _record.netns.remove(name)
+            _save(_record)
+
+
 def copy_to(path: Path) -> None:
     """Also keep a copy of the registry at `path` (in the run folder)."""
     global _copy
@@ -161,8 +181,9 @@ def close() -> None:
     with _lock:
         if _record is None or _record.harness.pid != os.getpid():
             return
-        _prune(_record)
-        if _record.children or _record.dirs:
+        _prune(_record)  # a namespace is recorded before it exists: only gone ones drop here
+        _record.netns = [n for n in _record.netns if (NETNS_DIR / n).exists()]
+        if _record.children or _record.dirs or _record.netns:
             return
         for path in (_file, _copy):
             if path:

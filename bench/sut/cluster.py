@@ -25,7 +25,8 @@ import psycopg
 
 from bench import interrupts
 from bench.errors import BenchError
-from bench.load import leftovers, processes, registry
+from bench.load import leftovers, netns, processes, registry
+from bench.plan.topology import HERE, Place
 
 PG_SYSTEM_USER = os.environ.get("PYBENCH_PG_USER", "pybench-postgres")  # as root
 RESTART_TIMEOUT_S = 30.0  # a dead postmaster's backends may hold its shared memory a moment
@@ -142,11 +143,15 @@ def free_port() -> int:
 
 
 class LocalCluster:
-    """A throwaway Postgres cluster in a temp folder, on a free port of 127.0.0.1."""
+    """A throwaway Postgres cluster in a temp folder, on a free port of its place's address
+    (127.0.0.1, or its network namespace's address, where it runs)."""
 
-    def __init__(self, bindir: Path, cpus: Collection[int] | None = None) -> None:
+    def __init__(
+        self, bindir: Path, cpus: Collection[int] | None = None, place: Place = HERE
+    ) -> None:
         self.bindir = bindir
         self.cpus = cpus
+        self.place = place
         self.user = cluster_user()
         self.port = 0
         self.postmaster_pid: int | None = None
@@ -194,12 +199,15 @@ class LocalCluster:
             )
         finally:
             pwfile.unlink()
+        if self.place.netns is not None:  # its link's other end: the server's namespace
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write("host all all samenet scram-sha-256\n")
         self._launch()
 
     def _launch(self) -> None:
         """Start a postmaster on the data dir, on a free port, and record it."""
         self.port = free_port()
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        options = f"-p {self.port} -c listen_addresses={self.place.address} -k {self.root}"
         self._pg(
             "pg_ctl",
             "-D",
@@ -230,7 +238,12 @@ class LocalCluster:
 
     def _pg(self, tool: str, *args: str) -> str:
         try:
-            return processes.run([str(self.bindir / tool), *args], cpus=self.cpus, user=self.user)
+            return processes.run(
+                [str(self.bindir / tool), *args],
+                cpus=self.cpus,
+                user=self.user,
+                netns=self.place.netns,
+            )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().splitlines()
             log = self.root / "postgres.log"
@@ -239,12 +252,14 @@ class LocalCluster:
 
     def create_database(self, name: str) -> str:
         """Create database `name` (if missing) and return its URL."""
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True, passfile=str(self.passfile)) as conn:
+        admin = f"postgresql://postgres@{self.place.address}:{self.port}/postgres"
+        with netns.entered(self.place.netns):
+            conn = psycopg.connect(admin, autocommit=True, passfile=str(self.passfile))
+        with conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgresql://postgres@{self.place.address}:{self.port}/{name}"
 
     def restart(self) -> int:
         """Start the cluster again after its postmaster died, on its data dir and port (the

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from bench.errors import BenchError, UsageError, first_line
+from bench.load import netns
+from bench.plan.topology import HERE, Place
 from bench.sut import schema as own_schema
 from bench.sut.cluster import LocalCluster, embedded_bindir, system_bindir, write_passfile
 
@@ -47,6 +49,7 @@ class Database:
     passfile: Path | None = None  # the password, for libpq, asyncpg and sqlx alike
     schema: str = own_schema.SCHEMA
     cluster: "LocalCluster | None" = field(default=None, compare=False, repr=False)
+    place: Place = HERE  # where it runs: the harness connects from inside its namespace
 
     @property
     def safe_url(self) -> str:
@@ -61,8 +64,10 @@ class Database:
         return env | ({"PGPASSFILE": str(self.passfile)} if self.passfile else {})
 
     def connect(self, *, autocommit: bool = True) -> own_schema.Conn:
-        """A connection of the harness (search path on the schema, timeouts on every statement)."""
-        return own_schema.connect(self.url, self.passfile, autocommit=autocommit)
+        """A connection of the harness (search path on the schema, timeouts on every statement),
+        made from inside the database's network namespace when it has one."""
+        with netns.entered(self.place.netns):
+            return own_schema.connect(self.url, self.passfile, autocommit=autocommit)
 
 
 def redact(url: str) -> str:
@@ -190,19 +195,23 @@ def _external(url: str) -> Iterator[Database]:
 
 @contextmanager
 def provision(
-    provider: str | None = None, cpus: Collection[int] | None = None
+    provider: str | None = None, cpus: Collection[int] | None = None, place: Place = HERE
 ) -> Iterator[Database]:
-    """Yield a seeded database; local clusters (pinned to `cpus`) are removed afterwards."""
+    """Yield a seeded database; local clusters (pinned to `cpus`, run in `place`) are removed
+    afterwards. An external server stays where it is (only loopback asks for it)."""
     provider = choose_provider(provider)
+    if provider == "external" and place.netns is not None:
+        raise BenchError("an external database cannot be moved into a network namespace")
     if provider == "external":
         with _external(_external_url()) as db:
             yield seed(db)
         return
     bindir = embedded_bindir() if provider == "embedded" else system_bindir()
-    with LocalCluster(bindir, cpus) as cluster:
+    with LocalCluster(bindir, cpus, place) as cluster:
         url = cluster.create_database(DB_NAME)
         pid, passfile = cluster.postmaster_pid, cluster.passfile
-        yield seed(Database(url, provider, "", bindir, pid, passfile, cluster=cluster))
+        db = Database(url, provider, "", bindir, pid, passfile, cluster=cluster, place=place)
+        yield seed(db)
 
 
 def seed(db: Database) -> Database:

@@ -6,6 +6,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from bench.load import processes
 from bench.model.results import Params
 from bench.paths import cache_dir, variants_dir
 from bench.plan.matrix import Variant, is_baseline, runtime
+from bench.plan.topology import HERE, Place
 from bench.sut import locks
 from bench.sut.cluster import free_port
 from bench.sut.database import Database
@@ -86,6 +88,7 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    place: Place = HERE
 
     @property
     def pid(self) -> int:
@@ -98,13 +101,16 @@ class Server:
         return int(self.url.rsplit(":", 1)[1])
 
 
-def server_command(variant: Variant, port: int, params: Params | None = None) -> list[str]:
-    """The command line that starts `variant` under the cell's runtime and workers.
+def server_command(
+    variant: Variant, port: int, params: Params | None = None, host: str = "127.0.0.1"
+) -> list[str]:
+    """The command line that starts `variant` under the cell's runtime and workers, listening
+    on `host` (its place's address).
 
     Settings for the app go in the environment (server_env), not argv; the Rust binary also
     takes its pool size as an option.
     """
-    address = ["--host", "127.0.0.1", "--port", str(port)]
+    address = ["--host", host, "--port", str(port)]
     if not variant.python:
         return [
             str(variant.executable),
@@ -145,8 +151,11 @@ def running(
     cpus: Collection[int] | None = None,
     log_path: Path | None = None,
     append: bool = False,
+    place: Place = HERE,
 ) -> Iterator[Server]:
-    """Start the variant (pinned to `cpus`), wait until /health answers 200, stop it afterwards.
+    """Start the variant (pinned to `cpus`, in `place`: its network namespace and address),
+    wait until /health answers 200 (asked from the calling thread's namespace), stop it
+    afterwards.
 
     It is given the database's URL, passfile and schema in its environment, never in its
     argv. Its output goes to `log_path` (appended to with `append`)."""
@@ -162,8 +171,9 @@ def running(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**db.client_env(), "DATABASE_URL": db.url, **server_env(variant, params)}
     with open(log_path, "ab" if append else "wb") as log:
-        proc = processes.start(server_command(variant, port, params), cpus=cpus, env=env, log=log)
-    server = Server(variant, f"http://127.0.0.1:{port}", proc, log_path)
+        cmd = server_command(variant, port, params, place.address)
+        proc = processes.start(cmd, cpus=cpus, env=env, log=log, netns=place.netns)
+    server = Server(variant, f"http://{place.address}:{port}", proc, log_path, place)
     try:
         wait_healthy(server)
         yield server
@@ -181,7 +191,7 @@ def wait_healthy(server: Server, timeout: float = HEALTH_TIMEOUT_S) -> None:
                 f"before becoming healthy: {_tail(server.log)}"
             )
         try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=2) as resp:
+            with urllib.request.urlopen(request(f"{server.url}/health"), timeout=2) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -190,6 +200,14 @@ def wait_healthy(server: Server, timeout: float = HEALTH_TIMEOUT_S) -> None:
     raise BenchError(
         f"{server.variant.name} did not answer /health within {timeout:.0f} s: {_tail(server.log)}"
     )
+
+
+def request(url: str) -> urllib.request.Request:
+    """A GET of `url` naming 127.0.0.1 as its Host (its port kept): the servers answer only
+    requests that name it (their guard against DNS rebinding), also when they are reached at
+    their network namespace's address."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.request.Request(url, headers={"Host": f"127.0.0.1:{parts.port}"})
 
 
 def _tail(path: Path, lines: int = 3) -> str:

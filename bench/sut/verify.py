@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from bench.errors import BenchError, first_line
 from bench.sut.database import Database
+from bench.sut.variants import request
 
 GOOD_LIMITS: tuple[int | None, ...] = (None, 1, 2000)
 BAD_LIMITS = ("0", "-1", "2001", "abc", "1e3", "1" + "0" * 30, "")
@@ -27,7 +28,7 @@ def fetch(url: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
     No answer at all (refused, reset, timed out) is a VerificationError naming the URL.
     """
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request(url), timeout=timeout) as resp:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("Content-Type", ""), err.read()
