@@ -19,7 +19,7 @@ from bench.analysis.verdict import Direction, Kind
 from bench.cli import main
 from bench.errors import BenchError, UsageError
 from bench.model import store
-from bench.model.results import Baseline
+from bench.model.plan import Baseline
 from bench.plan.matrix import MATRIX
 from bench.render.ab import judged
 from bench.render.markdown import TIMES

@@ -14,7 +14,8 @@ from bench.analysis import ceilings
 from bench.analysis.ceilings import Resource
 from bench.load import pgbench
 from bench.model import store
-from bench.model.results import Cell, Measure, Run, Usage
+from bench.model.plan import Measure
+from bench.model.results import Cell, Run, Usage
 from bench.plan import pinning
 from bench.plan.matrix import Variant
 from bench.plan.profiles import default_params

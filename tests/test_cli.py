@@ -168,7 +168,7 @@ def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None
     foreign = tmp_path / "results.json"
     foreign.write_text('{"schema_version": 99}')
     line = assert_one_line_usage_error(bench("report", str(tmp_path)))
-    assert "schema_version 99" in line
+    assert "results schema 99, newer than this tool's 3" in line
     foreign.write_text('{"schema_version": 2, "run_id": "x"}')  # known version, invalid
     line = assert_one_line_usage_error(bench("report", str(tmp_path)))
     assert "does not match results schema 2" in line

@@ -4,6 +4,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -15,13 +16,15 @@ from urllib.parse import urlsplit
 import psutil
 import psycopg
 import pytest
-from conftest import alive
+from conftest import alive, build_once
 from psycopg import sql
 from test_cli import ENV, REPORTS, assert_one_line_usage_error, bench, tree
 
 from bench.errors import BenchError, UsageError
 from bench.load import processes
 from bench.load.processes import cpus_allowed
+from bench.model import store
+from bench.model.provider import PROVIDERS
 from bench.sut import schema
 from bench.sut.cluster import (
     LocalCluster,
@@ -30,7 +33,16 @@ from bench.sut.cluster import (
     embedded_bindir,
     write_passfile,
 )
-from bench.sut.database import DB_NAME, Database, check, cleanup_external, provision, redact, seed
+from bench.sut.database import (
+    DB_NAME,
+    Database,
+    check,
+    cleanup_external,
+    parse_provider,
+    provision,
+    redact,
+    seed,
+)
 
 
 def expected_users() -> list[tuple[str, str, str]]:
@@ -166,6 +178,31 @@ def test_an_external_database_with_its_own_users_table_is_left_exactly_as_it_was
 
 
 @pytest.mark.slow
+def test_a_run_against_an_external_server_records_its_provider_and_no_cpus_for_it(
+    scratch_url: str, oha: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider is typed from `--db` to results.json, and the database's CPUs of a cell
+    hold CPUs or nothing: an external server's are not this machine's to read."""
+    build_once("fastapi-async")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--db", "external", "--no-build", "--profile",
+         "smoke", "--variants", "fastapi-async", "--duration", "1s", "--open-loop", "none",
+         "--out", str(out)],
+        env={**ENV, "DATABASE_URL": scratch_url, "OHA": str(oha)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = store.load(out / "results.json")
+    assert run.metadata.db_provider == "external" and run.cells
+    for cell in run.cells:
+        assert cell.ok and "database" not in cell.cpus and cell.cpus["server"]
+    assert "- Database: external" in (out / "report.md").read_text()
+    monkeypatch.setenv("DATABASE_URL", scratch_url)
+    assert cleanup_external().startswith("dropped schema pybench")
+
+
+@pytest.mark.slow
 def test_a_pybench_schema_the_tool_did_not_create_is_refused_and_never_dropped(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,9 +304,12 @@ def test_non_postgres_url_is_a_usage_error(url: str, monkeypatch: pytest.MonkeyP
     assert "hunter2" not in str(err.value)
 
 
-def test_unknown_provider_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="unknown database provider 'sqlite'"), provision("sqlite"):
-        pass
+@pytest.mark.parametrize("text", ["sqlite", "", "Embedded", " embedded"])
+def test_unknown_provider_is_a_usage_error(text: str) -> None:
+    """`--db` is read into a Provider at the command line's edge; nothing else is one."""
+    with pytest.raises(UsageError, match=f"unknown database provider {text!r}"):
+        parse_provider(text)
+    assert [parse_provider(p) for p in PROVIDERS] == list(PROVIDERS)
 
 
 def test_external_without_database_url_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:

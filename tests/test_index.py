@@ -11,7 +11,8 @@ from test_merge import sharded
 from bench import REPO
 from bench.cli import exports, main, soak
 from bench.model import store
-from bench.model.results import CellSpec, Measure, Plan, Run, Soak
+from bench.model.plan import CellSpec, Measure, Plan
+from bench.model.results import Run, Soak
 from bench.paths import REPORTS
 from bench.render import index
 
@@ -32,7 +33,7 @@ def test_every_run_is_a_row_and_a_broken_one_says_why(tmp_path: Path) -> None:
     assert "(published/a-run/report.md)" in rows[0]
     run = store.load(DATA / "results-v2.json")
     assert run.profile in rows[0] and str(run.metadata.cpu.model) in rows[0]
-    assert "unreadable:" in rows[1] and "schema_version 7" in rows[1]
+    assert "unreadable:" in rows[1] and "results schema 7, newer" in rows[1]
 
 
 def test_a_machine_that_could_not_be_read_says_so() -> None:

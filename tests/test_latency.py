@@ -11,7 +11,8 @@ import pytest
 
 from bench.analysis import latency as pooled
 from bench.load import latency
-from bench.model.results import Cell, LoadResult, Params, Repeat
+from bench.model.plan import Params
+from bench.model.results import Cell, LoadResult, Repeat
 from bench.plan.matrix import Variant
 from bench.sut.database import Database
 from bench.sut.variants import running

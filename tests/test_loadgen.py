@@ -10,7 +10,8 @@ import pytest
 from bench.errors import BenchError, UsageError
 from bench.load import cargo
 from bench.load import oha as loadgen
-from bench.model.results import Measure, OpenLoop, Params
+from bench.model.plan import Measure, Params
+from bench.model.results import OpenLoop
 from bench.plan.matrix import Variant
 from bench.sut.database import Database
 from bench.sut.variants import running

@@ -6,7 +6,8 @@ import random
 import pytest
 
 from bench.errors import UsageError
-from bench.model.results import Cell, CellSpec, Measure, Plan, Shard, by_axes
+from bench.model.plan import CellSpec, Measure, Plan, Shard, by_axes
+from bench.model.results import Cell
 from bench.plan import matrix, profiles, shards
 from bench.plan.matrix import SIDE
 from bench.plan.order import round_order, sides

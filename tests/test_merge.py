@@ -10,7 +10,8 @@ from bench.analysis import reproduction
 from bench.errors import UsageError
 from bench.model import published, store
 from bench.model.merge import merge, missing_shards
-from bench.model.results import Run, Shard, by_axes, runs_of
+from bench.model.plan import Shard, by_axes
+from bench.model.results import Run, runs_of
 from bench.plan import matrix, shards
 from bench.render import report
 

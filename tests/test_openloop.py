@@ -13,7 +13,8 @@ from bench.analysis import ceilings, openloop
 from bench.errors import BenchError
 from bench.load import oha
 from bench.model import store
-from bench.model.results import Cell, CellSpec
+from bench.model.plan import CellSpec
+from bench.model.results import Cell
 from bench.plan import matrix, shards
 from bench.plan.matrix import Variant
 from bench.run.runner import open_loop

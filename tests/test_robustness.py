@@ -18,7 +18,7 @@ import pytest
 from conftest import build_once
 from test_matrix import plan as matrix_plan
 
-from bench.model.results import Plan
+from bench.model.plan import Plan
 from bench.plan.matrix import Variant, load_variants
 from bench.sut import locks
 from bench.sut.database import Database

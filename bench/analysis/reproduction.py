@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.analysis import ceilings, latency, stats
+from bench.model.plan import DEFAULT_LIMIT, axis_value
 from bench.model.published import PublishedRun
-from bench.model.results import DEFAULT_LIMIT, Cell, Repeat, Run, axis_value, runs_of
+from bench.model.results import Cell, Repeat, Run, runs_of
 
 TOLERANCE = 0.25
 PAIRS = (("axum", "fastapi"), ("fastapi-async", "fastapi"), ("axum", "fastapi-async"))

@@ -19,7 +19,9 @@ from bench.cli import compare, exports, flamegraph, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import exclusive, leftovers, oha, registry
 from bench.model import merge, store
-from bench.model.results import Plan, Run
+from bench.model.plan import Plan
+from bench.model.provider import Provider
+from bench.model.results import Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
 from bench.run import preflight, resume, runner, setup
@@ -36,7 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> str:
+def _check_db(db: Provider | None, cleanup: bool, connect: bool = True) -> Provider:
     """The database options (--db, --db-cleanup), checked before anything is built or written;
     the provider."""
     provider = database.check(db, connect)
@@ -47,7 +49,7 @@ def _check_db(db: str | None, cleanup: bool, connect: bool = True) -> str:
     return provider
 
 
-def _prepare(command: str, db: str | None, cleanup: bool, run_dir: Path) -> None:
+def _prepare(command: str, db: Provider | None, cleanup: bool, run_dir: Path) -> None:
     """Before a run (or soak, resume, flamegraph) builds or writes anything: its database
     options, the machine's preflight for its run folder, the machine taken, and the leftovers
     of earlier runs killed outright."""
@@ -351,8 +353,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grammar.use_matrix(argv)
         args = grammar.build_parser().parse_args(argv)
-        if getattr(args, "db", None) is not None:
-            database.choose_provider(args.db)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

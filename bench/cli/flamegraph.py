@@ -14,7 +14,8 @@ from bench.analysis import frames
 from bench.cli import exports
 from bench.errors import BenchError, UsageError
 from bench.load import flame, registry
-from bench.model.results import Flamegraph, Plan, Run
+from bench.model.plan import Plan
+from bench.model.results import Flamegraph, Run
 from bench.model.store import save
 from bench.plan import matrix, pinning, profiles
 from bench.plan.matrix import Variant

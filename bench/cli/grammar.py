@@ -9,6 +9,7 @@ from typing import NoReturn
 from bench import REPO
 from bench.errors import UsageError
 from bench.plan import matrix, profiles
+from bench.sut.database import parse_provider
 
 AXIS_HELP = {
     "runtime": "how Python apps are served: auto (each variant's own), uvicorn, "
@@ -45,6 +46,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="PROVIDER",
+        type=parse_provider,
         help="embedded (default), system, or external (DATABASE_URL, used only with this "
         "flag; the run works in its own schema pybench there)",
     )

@@ -11,7 +11,7 @@ from bench.cli import exports
 from bench.errors import UsageError
 from bench.load import registry
 from bench.model import store
-from bench.model.results import CellSpec, Measure, Plan
+from bench.model.plan import CellSpec, Measure, Plan
 from bench.plan import matrix, pinning, profiles
 from bench.plan.describe import duration
 from bench.run import runner, setup, soak

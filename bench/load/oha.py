@@ -16,14 +16,8 @@ from typing import Any
 
 from bench.errors import BenchError, UsageError
 from bench.load import cargo
-from bench.model.results import (
-    DEFAULT_LIMIT,
-    FAILURE_THRESHOLD,
-    LoadResult,
-    Measure,
-    OpenLoop,
-    Params,
-)
+from bench.model.plan import DEFAULT_LIMIT, Measure, Params
+from bench.model.results import FAILURE_THRESHOLD, LoadResult, OpenLoop
 from bench.paths import cache_dir
 
 OHA_VERSION = "1.15.0"

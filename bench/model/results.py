@@ -1,219 +1,51 @@
-"""The results model: the one definition of what results.json holds (pydantic v2).
+"""The results model: the one definition of what results.json holds (pydantic v2). The plan's
+models are in `bench.model.plan`, the machine's in `bench.model.machine`.
 
 The JSON Schema in results.schema.json is generated from these classes
 (`python -m bench.model --write-schema`); a test fails when the two disagree.
 
-Format history (bump SCHEMA_VERSION on any change a reader could notice):
+Format history. Any change a reader could notice (a field added, renamed or given a new
+meaning) bumps SCHEMA_VERSION, adds its line below and a migration from the version before
+(`bench.model.store.MIGRATIONS`), so an older file still loads and a file newer than the
+reader is refused in one line naming both versions (a test holds this list and
+SCHEMA_VERSION together):
+
   1 (2026-11): run metadata, cells (variant x load shape, identified by a label), repeats with
                oha numbers and resource summaries per role. Read through `bench.model.v1`.
   2 (2026-11): the plan (sweeps, cells, skips, shard, measurement settings); cells carry typed
                parameters (their id and label are derived from them), server details and
                artifacts (files relative to the run folder); run-level probes.
-               Later: the optional `overflow` parameter (absent or null: no overflow axis;
-               cells without it keep their ids); open-loop cells (`mode` "open" with a
-               `rate`, and the cell's `open_loop`); the `mode` axis left the sweeps; each
-               repeat's `latency_hdr`; a soak run's `soak` (bursts against one variant, its
-               server's memory over time, the growth after warm-up); the plan's `seed`;
-               each repeat's `canary`; an A/B run's `baseline` (its cells' variants are
-               named NAME@baseline); in a merged run, each cell's `measured_in` (the
-               shard's run); the run's `flamegraphs` (a profiled run apart from the
-               measured one: folded stacks and the top frames by self time).
+               Later, without a bump: the optional `overflow` parameter; open-loop cells
+               (`mode` "open" with a `rate`, and the cell's `open_loop`); the `mode` axis left
+               the sweeps; each repeat's `latency_hdr`; a soak run's `soak`; the plan's
+               `seed`; each repeat's `canary`; an A/B run's `baseline` (cells named
+               NAME@baseline); a merged run's `measured_in` per cell; the run's
+               `flamegraphs`. Read through `bench.model.v2`.
+  3 (2026-12-05): the plan's `reference` (the variant the report's "change vs" column
+               compares with, from matrix.toml); metadata's `db_provider` (embedded, system
+               or external; in version 2 it was `tools["db_provider"]`); every CPUs field
+               holds a CPU list read from /proc or nothing (version 2 wrote "external" as the
+               database's CPUs of a cell measured against an external server).
 """
 
-import hashlib
-import json
 from collections.abc import Iterable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, StringConstraints
 
+from bench.model.base import Model
 from bench.model.machine import Cpu, Host
+from bench.model.plan import CellSpec, Params, Plan
+from bench.model.provider import Provider
 from bench.model.roles import Role
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of requests
-DEFAULT_LIMIT = 100  # rows per response of the published endpoint (GET /users)
+CpuList = Annotated[str, StringConstraints(pattern=r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")]
+"""A Cpus_allowed_list as /proc shows it, e.g. "0", "0-1" or "0,2-3"."""
 
 
-def axis_value(value: object) -> str:
-    """An axis value as labels show it (keepalive on/off)."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-class _Model(BaseModel):
-    """Strict about unknown keys; derived (computed) keys in a file are recomputed, not read."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_derived(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in cls.model_computed_fields}
-        return data
-
-
-class Params(_Model):
-    """The axis values of one cell. None: the axis means nothing for this cell's variant."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    runtime: str | None = Field(description="how the app is served, e.g. uvicorn")
-    workers: int | None = Field(description="server processes (None: not a Python server)")
-    pool: int = Field(description="database connections per worker")
-    overflow: int | None = Field(
-        None, description="connections a SQLAlchemy pool may open beyond `pool` (None: no overflow)"
-    )
-    concurrency: int = Field(description="oha connections (-c)")
-    keepalive: bool = Field(description="whether oha reuses connections")
-    limit: int = Field(description="rows per response (GET /users?limit=N)")
-    mode: Literal["closed", "open"] = Field(
-        "closed",
-        description="closed: each connection waits for its answer; open: requests are sent "
-        "at a fixed rate, latency counted from each one's intended send time",
-    )
-    rate: float | None = Field(
-        None, description="open loop: the offered rate as a fraction of the closed-loop median"
-    )
-
-    def closed(self) -> "Params":
-        """The closed-loop cell an open-loop cell takes its rate from (itself if closed)."""
-        return self.model_copy(update={"mode": "closed", "rate": None})
-
-    def connections(self) -> int:
-        """The most database connections the server may open: workers x (pool + overflow)."""
-        return (self.workers or 1) * (self.pool + (self.overflow or 0))
-
-    def label(self) -> str:
-        """A short name of every axis that applies, e.g. "c=10 keepalive=off limit=100 ..."."""
-        parts = [
-            f"c={self.concurrency}",
-            f"keepalive={axis_value(self.keepalive)}",
-            f"limit={self.limit}",
-            f"pool={self.pool}" + (f"+{self.overflow}" if self.overflow else ""),
-        ]
-        if self.workers is not None:
-            parts.append(f"workers={self.workers}")
-        if self.runtime is not None:
-            parts.append(f"runtime={self.runtime}")
-        mode = f"open@{self.rate:.0%}" if self.mode == "open" and self.rate else self.mode
-        return " ".join([*parts, mode])
-
-
-def cell_id(variant: str, params: Params) -> str:
-    """A stable id from the variant and its parameters (12 hex digits of a SHA-256)."""
-    unset = {k for k in ("overflow", "rate") if getattr(params, k) is None}
-    values = params.model_dump(exclude=unset)
-    canonical = json.dumps([variant, values], sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-
-class CellSpec(_Model):
-    """A planned cell: a variant under one set of axis values."""
-
-    model_config = ConfigDict(frozen=True)
-
-    variant: str
-    params: Params
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def id(self) -> str:
-        """Derived from the variant and parameters, never stored as the identity."""
-        return cell_id(self.variant, self.params)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def label(self) -> str:
-        """The parameters as a short text."""
-        return self.params.label()
-
-
-class Skip(_Model):
-    """A combination of a sweep that was not planned for a variant, and why."""
-
-    variant: str
-    axes: dict[str, Any] = Field(description="the requested axis values")
-    reason: str
-
-    def text(self) -> str:
-        """The requested values, e.g. "workers=2 keepalive=off"."""
-        return " ".join(f"{k}={axis_value(v)}" for k, v in self.axes.items())
-
-
-class Sweep(_Model):
-    """One sweep of a profile: a list of values per axis; its cells are the cross product."""
-
-    name: str
-    axes: dict[str, list[Any]]
-    cells: list[str] = Field(description="ids of the planned cells, in plan order")
-
-
-class Measure(_Model):
-    """How long each cell is measured: a warmup, then repeats of a duration or request count."""
-
-    duration_s: float | None = None
-    requests: int | None = None
-    warmup_s: float = 0.0
-    repeats: int = 1
-
-
-class Shard(_Model):
-    """The I-th of N slices of a plan (balanced by estimated time)."""
-
-    index: int = Field(ge=1)
-    count: int = Field(ge=1)
-    cells: list[str]
-
-
-class Baseline(_Model):
-    """The other side of an A/B run (`--baseline REV`): a revision checked out beside this one,
-    its variants built apart and measured in the same rounds as this checkout's."""
-
-    rev: str = Field(description="the revision as given, e.g. main or HEAD~1")
-    commit: str = Field(description="the commit it resolved to")
-
-
-class Plan(_Model):
-    """What a run was asked to measure: every cell of the profile, minus skips."""
-
-    profile: str
-    note: str = Field("", description="what the profile says of itself in the report")
-    measure: Measure
-    sweeps: list[Sweep]
-    cells: list[CellSpec]
-    skips: list[Skip] = []
-    shard: Shard | None = None
-    seed: int | None = Field(  # absent from the file when None: older runs' files unchanged
-        None,
-        exclude_if=lambda v: v is None,
-        description="each round's order of the cells is shuffled from this seed (None: plan "
-        "order, before seeds were recorded); how a run ordered its cells, not part of the plan_id",
-    )
-    baseline: Baseline | None = Field(  # absent from the file when None, like the seed
-        None,
-        exclude_if=lambda v: v is None,
-        description="an A/B run's other side: its cells are the variants named NAME@baseline",
-    )
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def plan_id(self) -> str:
-        """Hash of everything but the shard and the seed: shards of one plan share it."""
-        data = self.model_dump(mode="json", exclude={"shard", "seed", "plan_id"})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-
-    def selected(self) -> list[CellSpec]:
-        """The cells this run measures: the shard's, or all."""
-        if self.shard is None:
-            return list(self.cells)
-        wanted = set(self.shard.cells)
-        return [c for c in self.cells if c.id in wanted]
-
-
-class LoadResult(_Model):
+class LoadResult(Model):
     """One oha run, counted the harness's way: only 2xx responses are good requests."""
 
     duration_s: float
@@ -232,7 +64,7 @@ class LoadResult(_Model):
         return (self.non_2xx + self.errors) / total if total else 1.0
 
 
-class Usage(_Model):
+class Usage(Model):
     """Resource use of one role's process tree during a measured repeat (psutil samples)."""
 
     samples: int
@@ -263,21 +95,21 @@ class Usage(_Model):
         return self.cpu_user_s + self.cpu_system_s
 
 
-class CanaryReading(_Model):
+class CanaryReading(Model):
     """The machine canary at one moment: a fixed CPU workload's time on each pinned CPU."""
 
     ms: dict[str, float] = Field(description="CPU -> the workload's best-of-3 time (ms)")
     steal_s: dict[str, float] = Field(description="CPU -> steal time since boot (s)")
 
 
-class Canary(_Model):
+class Canary(Model):
     """The machine canary read before and after a repeat (no server running either time)."""
 
     before: CanaryReading
     after: CanaryReading
 
 
-class Repeat(_Model):
+class Repeat(Model):
     """One measured repeat of a cell."""
 
     index: int
@@ -296,7 +128,7 @@ class Repeat(_Model):
     )
 
 
-class ServerInfo(_Model):
+class ServerInfo(Model):
     """What the server process ran, read back from it."""
 
     command: list[str] = Field(description="argv read back from /proc")
@@ -308,7 +140,7 @@ class ServerInfo(_Model):
     database_connections: int | None = Field(description="workers x (pool + overflow), at most")
 
 
-class OpenLoop(_Model):
+class OpenLoop(Model):
     """How an open-loop cell was driven, derived from its closed-loop cell."""
 
     closed_cell: str = Field(description="id of the closed-loop cell the rate comes from")
@@ -324,7 +156,7 @@ class Cell(CellSpec):
     model_config = ConfigDict(frozen=False)
 
     oha_command: list[str] = []
-    cpus: dict[Role, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    cpus: dict[Role, CpuList] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     server: ServerInfo | None = None
     open_loop: OpenLoop | None = None
     repeats: list[Repeat] = []
@@ -344,7 +176,7 @@ class Cell(CellSpec):
         )
 
 
-class Burst(_Model):
+class Burst(Model):
     """One burst of a soak: one oha run, counted like a repeat's load."""
 
     started_s: float = Field(description="seconds since the soak started")
@@ -355,7 +187,7 @@ class Burst(_Model):
     rps: float = Field(description="good (2xx) responses per second of the burst")
 
 
-class Growth(_Model):
+class Growth(Model):
     """How the server's memory (RSS of its process tree) moved after warm-up."""
 
     warm_rss_mib: float = Field(
@@ -371,7 +203,7 @@ class Growth(_Model):
     samples: int = Field(description="samples after warm-up the slope was fitted to")
 
 
-class Soak(_Model):
+class Soak(Model):
     """A soak (`run --soak DURATION`): bursts of load with pauses between them against one
     variant, so that connection churn and idle periods both happen, and its server's memory
     sampled throughout."""
@@ -384,7 +216,7 @@ class Soak(_Model):
     pause_s: float = Field(description="idle time after each burst")
     oha_command: list[str] = Field([], description="a burst's command")
     server: ServerInfo | None = None
-    cpus: dict[Role, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    cpus: dict[Role, CpuList] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     time_s: list[float] = Field([], description="when each sample was taken, s since the start")
     rss_mib: list[float] = Field([], description="the server's RSS at each time (all processes)")
     bursts: list[Burst] = []
@@ -392,18 +224,18 @@ class Soak(_Model):
     error: str | None = Field(None, description="why the soak stopped early")
 
 
-class Probe(_Model):
+class Probe(Model):
     """A run-level measurement that belongs to no cell (a ceiling, say)."""
 
     name: str
     command: list[str] = []
-    cpus: dict[str, str] = {}
+    cpus: dict[str, CpuList] = Field({}, description="role -> the CPUs it was pinned to")
     values: dict[str, float] = {}
     artifacts: dict[str, str] = {}
     error: str | None = None
 
 
-class Frame(_Model):
+class Frame(Model):
     """A frame of a flamegraph and the samples it was the leaf of (its self time)."""
 
     name: str = Field(description="the frame as the profiler names it, line numbers dropped")
@@ -414,7 +246,7 @@ class Frame(_Model):
 Profiler = Literal["py-spy", "perf"]
 
 
-class Flamegraph(_Model):
+class Flamegraph(Model):
     """Where one variant's CPU time went: a profiler attached to its server under a cell's
     load and pinning, in a run apart from the measured repeats (whose numbers it never
     touches), the profiler pinned to the load generator's CPUs."""
@@ -426,7 +258,7 @@ class Flamegraph(_Model):
     duration_s: float = Field(description="how long the profiler recorded, under load")
     command: list[str] = Field([], description="the profiler's command")
     oha_command: list[str] = []
-    cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
+    cpus: dict[str, CpuList] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     samples: int = Field(0, description="stacks recorded (the folded file's total count)")
     top: list[Frame] = Field([], description="the frames with the most self time, most first")
     artifacts: dict[str, str] = Field(
@@ -435,14 +267,14 @@ class Flamegraph(_Model):
     error: str | None = Field(None, description="why there is no flamegraph (one line)")
 
 
-class Git(_Model):
+class Git(Model):
     """The checkout a run came from."""
 
     commit: str | None = None
     dirty: bool | None = None
 
 
-class VariantInfo(_Model):
+class VariantInfo(Model):
     """What a variant is and what its environment held."""
 
     summary: str
@@ -451,7 +283,7 @@ class VariantInfo(_Model):
     lock_sha256: str | None = None
 
 
-class Pinning(_Model):
+class Pinning(Model):
     """The CPU plan: CPUs per role (None: not pinned), where it came from, and a note."""
 
     source: str
@@ -459,12 +291,15 @@ class Pinning(_Model):
     note: str
 
 
-class Metadata(_Model):
+class Metadata(Model):
     """The environment of a run: what a reader needs to trust and reproduce the numbers."""
 
     model_config = ConfigDict(extra="allow")  # room for what later versions record
 
     started_at: str | None = None
+    db_provider: Provider | None = Field(
+        None, description="where Postgres came from (None: the run never got as far as one)"
+    )
     host: Host = Host()
     cpu: Cpu = Cpu()
     affinity: list[int] = []
@@ -476,10 +311,10 @@ class Metadata(_Model):
     merged_from: list[str] = []
 
 
-class Run(_Model):
+class Run(Model):
     """A whole benchmark run: the plan, the environment, the cells in the order they ran."""
 
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
     run_id: str
     plan: Plan
     metadata: Metadata
@@ -508,25 +343,3 @@ def runs_of(cells: Iterable[Cell]) -> list[str]:
     """The runs that measured `cells`, sorted: a merged run's shards (none for the cells of
     one unmerged run). Two or more: the cells were measured apart, maybe on other machines."""
     return sorted({c.measured_in for c in cells if c.measured_in is not None})
-
-
-C = TypeVar("C", bound=CellSpec)
-
-
-def by_axes(cells: list[C], axes: dict[str, list[Any]]) -> dict[str, list[C]]:
-    """Cells grouped by their values of `axes` ("c=10 keepalive=on"), in the order given: the
-    load shapes whose cells the report compares with each other (shards keep them together).
-
-    A cell without a value for an axis (workers of a Rust server) joins the group of the
-    axis's first value, the one it was planned at. The variant plays no part.
-    """
-    names = {"concurrency": "c"}
-    groups: dict[str, list[C]] = {}
-    for cell in cells:
-        values = cell.params.model_dump()
-        parts = [
-            f"{names.get(a, a)}={axis_value(values[a] if values[a] is not None else listed[0])}"
-            for a, listed in axes.items()
-        ]
-        groups.setdefault(" ".join(parts) or "as planned", []).append(cell)
-    return groups

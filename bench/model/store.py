@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench.errors import UsageError
-from bench.model import v1
+from bench.model import v1, v2
 from bench.model.results import SCHEMA_VERSION, Run
 
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
-MIGRATIONS = {1: v1.migrate}  # schema_version -> function returning the next version's data
+MIGRATIONS = {1: v1.migrate, 2: v2.migrate}  # schema_version -> the next version's data
 
 
 def dump(run: Run) -> str:
@@ -41,13 +41,20 @@ def load(path: Path) -> Run:
 
 
 def parse(data: Any, source: str) -> Run:
-    """Validate (and migrate, from older versions) the decoded JSON of a results file."""
+    """Validate (and migrate, from older versions) the decoded JSON of a results file; a file
+    of a newer version than this reader knows is refused in one line naming both."""
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION and version not in MIGRATIONS:
+    whole = isinstance(version, int) and not isinstance(version, bool)  # True is not 1
+    if isinstance(version, int) and whole and version > SCHEMA_VERSION:
+        raise UsageError(
+            f"{source} has results schema {version}, newer than this tool's {SCHEMA_VERSION}: "
+            "read it with the version of the tool that wrote it (or a newer one)"
+        )
+    if not whole or (version != SCHEMA_VERSION and version not in MIGRATIONS):
         known = ", ".join(map(str, [*MIGRATIONS, SCHEMA_VERSION]))
         raise UsageError(
             f"{source} has schema_version {version!r}; this version reads {known}: "
-            "upgrade the tool to read it"
+            "is it a results.json written by this tool?"
         )
     try:
         while data["schema_version"] != SCHEMA_VERSION:

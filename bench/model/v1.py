@@ -6,7 +6,7 @@ uvloop + httptools and the others on asyncio + h11, every cell at limit 100 in a
 
 from typing import Any
 
-from bench.model.results import CellSpec
+from bench.model.plan import CellSpec
 
 V1_RUNTIMES = {"fastapi-tuned": "uvicorn-standard", "axum": None}  # others: "uvicorn"
 

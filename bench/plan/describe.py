@@ -1,6 +1,6 @@
 """The plan as text, for --dry-run and the line printed before a run starts."""
 
-from bench.model.results import Plan
+from bench.model.plan import Plan
 from bench.plan.matrix import Variant
 from bench.plan.profiles import estimate, total_estimate
 

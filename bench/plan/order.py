@@ -5,7 +5,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from bench.model.results import CellSpec, Params
+from bench.model.plan import CellSpec, Params
 from bench.plan.matrix import head
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from bench.errors import UsageError
-from bench.model.results import CellSpec, Measure, Params, Plan, Skip, Sweep
+from bench.model.plan import CellSpec, Measure, Params, Plan, Skip, Sweep
 from bench.plan.matrix import Variant, table
 
 AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit")

@@ -7,7 +7,7 @@ shard, so on one machine, in one run (CI runs each shard on its own runner).
 import re
 
 from bench.errors import UsageError
-from bench.model.results import CellSpec, Plan, Shard, by_axes
+from bench.model.plan import CellSpec, Plan, Shard, by_axes
 from bench.plan.matrix import Variant, head
 from bench.plan.profiles import estimate, total_estimate
 

@@ -8,7 +8,7 @@ from bench.model.results import Cell, Repeat, Run
 from bench.model.roles import ROLES
 from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
 
-_DB_KEYS = ("db_provider", "postgres")
+_DB_KEYS = ("postgres",)
 
 
 def _v(value: object) -> str:
@@ -25,7 +25,7 @@ def machine(run: Run) -> str:
         f"governor {_v(cpu.governor)}, turbo {_v(cpu.turbo)}",
         f"- Host: {_v(host.hostname)}, {_v(host.os)}, kernel {_v(host.kernel)}, "
         f"Python {_v(host.python)}",
-        f"- Database: {_v(tools.get('db_provider'))}, Postgres {_v(tools.get('postgres'))}",
+        f"- Database: {_v(run.metadata.db_provider)}, Postgres {_v(tools.get('postgres'))}",
         "- Tools: "
         + (", ".join(str(v) for k, v in tools.items() if k not in _DB_KEYS and v) or "unknown"),
         f"- Git: {meta.git.commit or 'unknown'}{dirty}",

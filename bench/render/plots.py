@@ -29,7 +29,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.typing import RcKeyType
 
 from bench.analysis import ceilings, efficiency, latency, openloop, stats
-from bench.model.results import Cell, CellSpec, Run, Sweep, axis_value, by_axes
+from bench.model.plan import CellSpec, Sweep, axis_value, by_axes
+from bench.model.results import Cell, Run
 
 INK = "#8b949e"  # GitHub's muted grey: legible on its light and dark backgrounds
 STYLE: dict[RcKeyType, Any] = {

@@ -12,7 +12,8 @@ from functools import partial
 from pathlib import Path
 
 from bench.analysis import efficiency, latency, stats
-from bench.model.results import Cell, Repeat, Run, Sweep, axis_value, by_axes, runs_of
+from bench.model.plan import Sweep, axis_value, by_axes
+from bench.model.results import Cell, Repeat, Run, runs_of
 from bench.model.roles import Role
 from bench.model.store import load
 from bench.render import ab, canary, details, flame, limits, openloop, plots, reproduction, soak

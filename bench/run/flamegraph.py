@@ -19,15 +19,8 @@ from pathlib import Path
 from bench import interrupts
 from bench.errors import BenchError
 from bench.load import flame, oha, processes
-from bench.model.results import (
-    CellSpec,
-    Flamegraph,
-    Measure,
-    Metadata,
-    Plan,
-    Profiler,
-    Run,
-)
+from bench.model.plan import CellSpec, Measure, Plan
+from bench.model.results import Flamegraph, Metadata, Profiler, Run
 from bench.model.store import save
 from bench.plan.matrix import Variant
 from bench.plan.profiles import probe_seconds
@@ -84,7 +77,7 @@ def execute(
     (run_dir / FOLDER).mkdir(parents=True, exist_ok=True)
     with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
         run.metadata.tools.setdefault("postgres", db.server_version)
-        run.metadata.tools.setdefault("db_provider", db.provider)
+        run.metadata.db_provider = run.metadata.db_provider or db.provider
         for job in todo:
             name = f"flamegraph {job.spec.variant} {job.spec.label}"
             graph = record(job, opts, db, run_dir, oha_path, _reporter(on_phase, name))

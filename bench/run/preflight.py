@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError
+from bench.model.provider import Provider
 from bench.sut import cluster
 
 MiB = 2**20
@@ -20,7 +21,7 @@ MIN_FREE_RUN_MIB = 256  # results, server logs, each repeat's request recording 
 MIN_FREE_CLUSTER_MIB = 256  # a throwaway cluster (~40 MiB), its WAL, a copy of the binaries
 
 
-def check(run_dir: Path, provider: str) -> None:
+def check(run_dir: Path, provider: Provider) -> None:
     """Everything a run needs from this machine, before it starts: tools on PATH, a
     writable run folder and enough disk space for it and (local providers) the cluster."""
     if provider != "external":
@@ -32,7 +33,7 @@ def check(run_dir: Path, provider: str) -> None:
         space(tmp, MIN_FREE_CLUSTER_MIB, "the throwaway Postgres cluster", "set TMPDIR elsewhere")
 
 
-def tools(provider: str) -> None:
+def tools(provider: Provider) -> None:
     """The programs a local cluster needs: its binaries and, as root, `useradd` if the
     account Postgres runs as does not exist yet."""
     user = cluster.PG_SYSTEM_USER

@@ -22,7 +22,8 @@ from bench import interrupts
 from bench.errors import BenchError
 from bench.load import oha, pgbench, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Measure, Params, Probe, Run, Usage
+from bench.model.plan import Measure, Params
+from bench.model.results import Probe, Run, Usage
 from bench.plan import pinning, profiles
 from bench.plan.matrix import Variant
 from bench.plan.pinning import CpuPlan
@@ -92,7 +93,7 @@ def database_ceiling(db: Database, cpus: CpuPlan, params: Params, measure: Measu
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, BenchError) as exc:
             probe.error = f"pgbench failed: {str(getattr(exc, 'stderr', '') or exc).strip()[-200:]}"
             return probe
-    probe.cpus = {"pgbench": _cpus(cpus.of("server")), "database": _cpus(cpus.of("database"))}
+    probe.cpus = _cpus({"pgbench": cpus.of("server"), "database": cpus.of("database")})
     return probe
 
 
@@ -124,7 +125,7 @@ def http_ceiling(
     probe.values |= {"concurrency": params.concurrency, "keepalive": float(params.keepalive)}
     probe.values |= {f"{role}_cpu_pct": u.cpu_mean_pct for role, u in usage.items()}
     probe.values |= _cpu_seconds(usage)
-    probe.cpus = {"server": _cpus(cpus.of("server")), "loadgen": _cpus(cpus.of("loadgen"))}
+    probe.cpus = _cpus({"server": cpus.of("server"), "loadgen": cpus.of("loadgen")})
     return probe
 
 
@@ -133,8 +134,9 @@ def _cpu_seconds(usage: dict[str, Usage]) -> dict[str, float]:
     return {f"{role}_cpu_s": u.cpu_s for role, u in usage.items() if u.cpu_s is not None}
 
 
-def _cpus(cpus: list[int] | None) -> str:
-    return pinning.fmt(cpus) if cpus else "any"
+def _cpus(roles: dict[str, list[int] | None]) -> dict[str, str]:
+    """The CPUs each pinned role was given (an unpinned role: none, the report says "any")."""
+    return {role: pinning.fmt(cpus) for role, cpus in roles.items() if cpus}
 
 
 def _oha(

@@ -9,6 +9,7 @@ is left alone. The plan, pinning and database provider are the run's own.
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.model.provider import Provider
 from bench.model.results import Cell, Run
 from bench.plan import pinning
 from bench.plan.matrix import Variant
@@ -65,9 +66,9 @@ def check_oha(run: Run, run_dir: Path, version: str | None) -> None:
         raise UsageError(f"--resume {run_dir}: {then} then, {version} now; use the run's oha")
 
 
-def provider(run: Run) -> str | None:
+def provider(run: Run) -> Provider | None:
     """The database provider the run used (None when it never got as far as one)."""
-    return run.metadata.tools.get("db_provider")
+    return run.metadata.db_provider
 
 
 def cpu_plan(run: Run) -> pinning.CpuPlan:

@@ -24,18 +24,9 @@ from bench import interrupts
 from bench.errors import BenchError
 from bench.load import canary, latency, oha, processes
 from bench.load.sampling import Sampler
-from bench.model.results import (
-    Canary,
-    Cell,
-    CellSpec,
-    Metadata,
-    OpenLoop,
-    Params,
-    Plan,
-    Repeat,
-    Run,
-    ServerInfo,
-)
+from bench.model.plan import CellSpec, Params, Plan
+from bench.model.provider import Provider
+from bench.model.results import Canary, Cell, Metadata, OpenLoop, Repeat, Run, ServerInfo
 from bench.model.store import save
 from bench.paths import REPORTS, in_reports
 from bench.plan import matrix
@@ -59,7 +50,7 @@ class Options:
     variants: dict[str, Variant]
     plan: Plan
     cpus: CpuPlan
-    db_provider: str | None = None
+    db_provider: Provider | None = None
     fail_fast: bool = False  # stop at the first failed cell
 
 
@@ -104,7 +95,8 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
     path = run_dir / "results.json"
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
-            run.metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
+            run.metadata.tools["postgres"] = db.server_version
+            run.metadata.db_provider = db.provider
             watch = faults.DatabaseWatch(db, run.metadata.notes)
             ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells, watch)
             probes.measure_missing(
@@ -214,9 +206,8 @@ def _load_cell(
     verify(cell.variant, server.url, db)
     cell.server = read_back(server, cell.params)
     cell.cpus["server"] = processes.cpus_allowed(server.pid)
-    cell.cpus["database"] = (
-        processes.cpus_allowed(db.postmaster_pid) if db.postmaster_pid else "external"
-    )
+    if db.postmaster_pid:  # an external server's CPUs are not this machine's to read
+        cell.cpus["database"] = processes.cpus_allowed(db.postmaster_pid)
     target = oha.url(server.url, cell.params)
     if cell.params.mode == "open" and cell.open_loop is None:
         ab = ctx.opts.plan.baseline is not None  # A/B: both sides at the baseline's rate

@@ -19,7 +19,8 @@ from bench import interrupts
 from bench.errors import BenchError
 from bench.load import oha, processes
 from bench.load.sampling import Sampler
-from bench.model.results import Burst, Measure, Metadata, Run, Soak
+from bench.model.plan import Measure
+from bench.model.results import Burst, Metadata, Run, Soak
 from bench.model.store import save
 from bench.run import environment, runner
 from bench.sut import database, variants
@@ -79,7 +80,8 @@ def execute(
     save(run, path)
     try:
         with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
-            run.metadata.tools |= {"postgres": db.server_version, "db_provider": db.provider}
+            run.metadata.tools["postgres"] = db.server_version
+            run.metadata.db_provider = db.provider
             log = run_dir / "server.log"
             with variants.running(
                 variant, db, params=cell.params, cpus=opts.cpus.of("server"), log_path=log

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import REPO
 from bench.errors import BenchError, UsageError
-from bench.model.results import Baseline, Plan
+from bench.model.plan import Baseline, Plan
 from bench.paths import variants_dir
 from bench.plan import matrix
 from bench.plan.matrix import SIDE, Variant

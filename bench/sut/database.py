@@ -24,11 +24,11 @@ import psycopg
 
 from bench.errors import BenchError, UsageError, first_line
 from bench.load import netns
+from bench.model.provider import DEFAULT, PROVIDERS, Provider, parse
 from bench.plan.topology import HERE, Place
 from bench.sut import schema as own_schema
 from bench.sut.cluster import LocalCluster, embedded_bindir, system_bindir, write_passfile
 
-PROVIDERS = ("embedded", "system", "external")
 DB_NAME = "bench"
 SEED_ROWS = own_schema.SEED_ROWS
 IGNORED_URL = (
@@ -42,7 +42,7 @@ class Database:
     """A seeded database the servers can use; its URL never holds a password."""
 
     url: str
-    provider: str
+    provider: Provider
     server_version: str
     bindir: Path | None = None
     postmaster_pid: int | None = None
@@ -111,16 +111,20 @@ def check_url(url: str) -> str:
     return url
 
 
-def choose_provider(requested: str | None) -> str:
+def choose_provider(requested: Provider | None) -> Provider:
     """The provider to use: the one asked for, else embedded (DATABASE_URL alone never
     selects an external server: it is set in many developers' shells for their own work)."""
-    if requested is None:
-        return "embedded"
-    if requested not in PROVIDERS:
+    return DEFAULT if requested is None else requested
+
+
+def parse_provider(text: str) -> Provider:
+    """`--db TEXT` as a Provider; anything else (a typo, an empty value) is a UsageError."""
+    provider = parse(text)
+    if provider is None:
         raise UsageError(
-            f"unknown database provider {requested!r}; use one of {', '.join(PROVIDERS)}"
+            f"unknown database provider {text!r} (--db); use one of {', '.join(PROVIDERS)}"
         )
-    return requested
+    return provider
 
 
 def _external_url() -> str:
@@ -130,7 +134,7 @@ def _external_url() -> str:
     return check_url(url)
 
 
-def check(requested: str | None, connect: bool = True) -> str:
+def check(requested: Provider | None, connect: bool = True) -> Provider:
     """Check the provider choice before anything starts; return the provider.
 
     The libpq variables of the user's shell (PGSSLMODE, PGSERVICE, ...) leave this process's
@@ -166,7 +170,7 @@ CREDENTIALS = ("PGPASSWORD", "PGPASSFILE")
 LIBPQ = re.compile(r"PG[A-Z][A-Z_]*")  # PGHOST, PGSSLMODE, PGTARGETSESSIONATTRS; not PG_CONFIG
 
 
-def _drop_shell_variables(provider: str) -> None:
+def _drop_shell_variables(provider: Provider) -> None:
     """Take the libpq variables of the user's shell (PGOPTIONS, PGSERVICE, PGSSLMODE, ...) out
     of this process's environment, and so out of its connections and every server's, and say
     so: libpq, asyncpg and sqlx each read a different set of them, so every stack gets the URL
@@ -195,7 +199,7 @@ def _external(url: str) -> Iterator[Database]:
 
 @contextmanager
 def provision(
-    provider: str | None = None, cpus: Collection[int] | None = None, place: Place = HERE
+    provider: Provider | None = None, cpus: Collection[int] | None = None, place: Place = HERE
 ) -> Iterator[Database]:
     """Yield a seeded database; local clusters (pinned to `cpus`, run in `place`) are removed
     afterwards. An external server stays where it is (only loopback asks for it)."""

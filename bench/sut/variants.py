@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.load import processes
-from bench.model.results import Params
+from bench.model.plan import Params
 from bench.paths import cache_dir, variants_dir
 from bench.plan.matrix import Variant, is_baseline, runtime
 from bench.plan.topology import HERE, Place
