@@ -9,6 +9,7 @@ from bench.load import canary
 from bench.model import store
 from bench.model.results import Canary, CanaryReading, Run
 from bench.render import canary as section
+from bench.render.page import Page
 
 DATA = Path(__file__).parent / "data"
 
@@ -63,7 +64,7 @@ def test_a_repeat_whose_canary_strayed_is_flagged_and_reported() -> None:
     (flag,) = drift.flags(run)
     assert (flag.cell, flag.repeat, flag.cpu) == (run.cells[1], run.cells[1].repeats[-1], "0")
     assert round(flag.off, 6) == 0.3
-    text = section.section(run)
+    text = section.section(Page(run))
     assert "## Machine canary" in text and "**1 repeats**" in text
     assert f"{run.cells[1].variant} {run.cells[1].label}, repeat" in text
     assert "30% slower than its median" in text
@@ -71,5 +72,5 @@ def test_a_repeat_whose_canary_strayed_is_flagged_and_reported() -> None:
 
 def test_a_steady_machine_flags_nothing_and_old_runs_have_no_section() -> None:
     assert drift.flags(_canaried(slow=1.05)) == []
-    assert "No repeat's canary strayed" in section.section(_canaried(slow=1.05))
-    assert section.section(store.load(DATA / "results-v2.json")) == ""
+    assert "No repeat's canary strayed" in section.section(Page(_canaried(slow=1.05)))
+    assert section.section(Page(store.load(DATA / "results-v2.json"))) == ""

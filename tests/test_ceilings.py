@@ -20,6 +20,7 @@ from bench.plan import pinning
 from bench.plan.matrix import Variant
 from bench.plan.profiles import default_params
 from bench.render import limits, report
+from bench.render.page import Page
 from bench.run import probes
 from bench.sut.database import Database
 
@@ -121,7 +122,7 @@ def test_headroom_warning_below_two(run: Run, factor: float, warned: bool) -> No
 
 def test_each_cell_is_shown_as_a_share_of_the_database_ceiling(run: Run) -> None:
     tps = next(p for p in run.probes if p.name == "database").values["tps"]
-    section = limits.section(run)
+    section = limits.section(Page(run))
     for cell in run.cells:
         share = statistics.median(r.load.rps for r in cell.repeats) / tps
         assert ceilings.share_of_database(cell, run) == pytest.approx(share)
@@ -129,7 +130,7 @@ def test_each_cell_is_shown_as_a_share_of_the_database_ceiling(run: Run) -> None
 
 
 def test_the_limits_table_names_each_cpu_set_and_what_bound_each_cell(run: Run) -> None:
-    section = limits.section(run)
+    section = limits.section(Page(run))
     assert "| bound by | server CPU | database + load generator CPU |" in section
     plan = run.metadata.pinning.plan if run.metadata.pinning else {}
     for cell in run.cells:

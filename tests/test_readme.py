@@ -203,3 +203,13 @@ def test_every_relative_link_resolves(page: Path) -> None:
         if not file.exists() or missing:
             broken.append(target)
     assert not broken, f"{name(page)}: broken links {broken}"
+
+
+def test_reading_the_report_lists_the_sections_in_their_order() -> None:
+    """The README names the report's sections in the order `report.SECTIONS` draws them."""
+    from bench.render.report import SECTIONS
+
+    text = README.read_text().split("## Reading the report", 1)[1].split("\n## ", 1)[0]
+    listed = text.split("The report's sections, from the top", 1)[1].split("\n\n", 1)[0]
+    named = [" ".join(n.split()) for n in re.findall(r"\*\*(.+?)\*\*", listed, re.S)]
+    assert named == [s.name for s in SECTIONS]

@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 from scipy import stats as scipy_stats
 
+from bench import REPO
+from bench.errors import UsageError
 from bench.model import store
 from bench.model.results import Cell, Run
-from bench.render import report
+from bench.plan import matrix, profiles
+from bench.render import report, summary
 from bench.render.markdown import TIMES
 
 DATA = Path(__file__).parent / "data"
-ROW_TITLES = [r.title for r in report.ROWS]
+ROW_TITLES = [r.title for r in summary.ROWS]
 CHANGE = "change vs fastapi-sync"
 
 
@@ -55,7 +58,7 @@ def tables(markdown: str, heading: str) -> list[list[list[str]]]:
 
 def median_of(cell: Cell, title: str) -> float:
     """Median over the cell's repeats of the value a main-table row shows."""
-    row = next(r for r in report.ROWS if r.title == title)
+    row = next(r for r in summary.ROWS if r.title == title)
     return statistics.median(v for v in map(row.measure, cell.repeats) if v is not None)
 
 
@@ -109,7 +112,7 @@ def test_change_column_is_best_over_fastapi_sync(v1: Run) -> None:
     for title in ROW_TITLES:
         pick = max if title == "throughput (rps)" else min
         best = pick(medians, key=lambda v: medians[v][title])
-        match = re.fullmatch(report.TIMES + r"([\d.]+) \((.+)\)", rows[title][CHANGE])
+        match = re.fullmatch(summary.TIMES + r"([\d.]+) \((.+)\)", rows[title][CHANGE])
         assert match, rows[title][CHANGE]
         assert match.group(2) == best
         assert float(match.group(1)) == pytest.approx(medians[best][title] / base[title], rel=0.01)
@@ -282,3 +285,43 @@ def test_what_a_request_costs_is_worked_out_from_the_stored_seconds() -> None:
         assert_shown(rows["rps per MiB of server memory"][cell["variant"]], per_mib)
     server = rows["server CPU per request (ms)"]
     assert float(server["axum"]) < float(server["fastapi-tuned"]) < float(server["fastapi-sync"])
+
+
+def test_the_reference_variant_comes_from_the_plan_then_the_matrix_file(
+    v1: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render code names no variant: the run's plan says which one the others are
+    compared with (recorded from matrix.toml), else the matrix file in use does."""
+    assert v1.plan.reference is None  # an old run: the matrix file's, fastapi-sync
+    assert CHANGE in main_table(v1)[ROW_TITLES[0]]
+    chosen = v1.model_copy(update={"plan": v1.plan.model_copy(update={"reference": "axum"})})
+    rows = main_table(chosen)
+    assert rows[ROW_TITLES[0]]["change vs axum"].endswith("(axum)")
+    assert CHANGE not in rows[ROW_TITLES[0]]
+    text = (REPO / "bench" / "plan" / "matrix.toml").read_text()
+    declared = re.compile(r'^reference = "fastapi-sync"$', re.M)
+    assert declared.search(text), "matrix.toml declares its reference variant"
+    for line, shows in [('reference = "fastapi-async"', "change vs fastapi-async"), ("", None)]:
+        path = tmp_path / f"matrix-{len(line)}.toml"
+        path.write_text(declared.sub(line, text))
+        monkeypatch.setenv(matrix.MATRIX_ENV, str(path))
+        assert matrix.reference() == (shows and "fastapi-async")
+        header = main_table(v1)[ROW_TITLES[0]]
+        assert (shows in header) if shows else not any(k.startswith("change") for k in header)
+
+
+def test_a_reference_that_is_no_variant_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "matrix.toml"
+    text = (REPO / "bench" / "plan" / "matrix.toml").read_text()
+    path.write_text(text.replace('reference = "fastapi-sync"', 'reference = "fastapi-synk"'))
+    monkeypatch.setenv(matrix.MATRIX_ENV, str(path))
+    with pytest.raises(UsageError, match=r"reference = 'fastapi-synk' in .* is not a variant"):
+        matrix.reference()
+
+
+def test_a_new_plan_records_the_reference_of_its_matrix_file() -> None:
+    plan = profiles.build("smoke", matrix.select(None), profiles.measure("smoke"), {}, None)
+    assert plan.reference == "fastapi-sync"
+    assert plan.plan_id == plan.model_copy(update={"reference": None}).plan_id

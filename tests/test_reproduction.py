@@ -12,6 +12,7 @@ from bench.analysis.reproduction import Ratio
 from bench.model import published, store
 from bench.model.results import Cell, Run
 from bench.render import reproduction as section
+from bench.render.page import Page
 
 REFERENCES = Path(__file__).parent.parent / "reports" / "published"
 REPOSITORY = published.load()["repository"]
@@ -157,7 +158,7 @@ def test_the_section_counts_the_verdicts(default: Run) -> None:
     found = reproduction.reproduce(default, published.load())
     all_ratios = [r for rep in found for r in rep.ratios]
     done = sum(r.reproduced for r in all_ratios)
-    text = section.section(default)
+    text = section.section(Page(default))
     assert text.startswith("## Reproduction of the published comparison")
     assert f"**{done} of {len(all_ratios)} published ratios reproduced**" in text
     assert "**This run, published-style**" in text and REPOSITORY.machine in text
@@ -166,4 +167,4 @@ def test_the_section_counts_the_verdicts(default: Run) -> None:
 def test_a_run_without_two_published_stacks_has_no_section() -> None:
     run = store.load(Path(__file__).parent / "data" / "results-v2.json")  # fastapi-tuned, axum
     assert reproduction.reproduce(run, published.load()) == []
-    assert section.section(run) == ""
+    assert section.section(Page(run)) == ""

@@ -99,10 +99,11 @@ def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> in
         )
     from bench.analysis import ab  # scipy loads only when runs are compared
     from bench.render.ab import judged, ratio, section
+    from bench.render.page import Page
 
     found = ab.regressions(ab.pairs(run), pct) if pct is not None else []
     return _emit(
-        section(run) + "\n",
+        section(Page(run)) + "\n",
         out,
         [
             f"{p.variant} {p.label}: head ÷ baseline {ratio(p.throughput.ratio)} "

@@ -134,6 +134,18 @@ def variant(name: str, spec: dict[str, Any], where: str = "") -> Variant:
         raise UsageError(f"{where}: {exc}".replace("Variant.__init__() ", "")) from None
 
 
+def reference() -> str | None:
+    """The variant the report compares the others with (matrix.toml's `reference`), checked to
+    be one of the file's variants; None where the file declares none."""
+    name = table().get("reference")
+    if name is not None and name not in table()["variants"]:
+        raise UsageError(
+            f"reference = {name!r} in {matrix_file()} is not a variant of that file; "
+            f"name one of {', '.join(table()['variants'])}"
+        )
+    return name if isinstance(name, str) else None
+
+
 def runtime(name: str | None) -> dict[str, Any]:
     """A runtime as declared (server, loop, http, requires); for None, the Rust server's."""
     if name is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.model.plan import CellSpec, Measure, Params, Plan, Skip, Sweep
-from bench.plan.matrix import Variant, table
+from bench.plan.matrix import Variant, reference, table
 
 AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit")
 BOUNDS = {
@@ -216,6 +216,7 @@ def build(
         sweeps=sweeps,
         cells=list(cells.values()),
         skips=skips,
+        reference=reference(),
     )
 
 

@@ -2,9 +2,9 @@
 verdict, from the rounds in which both sides ran."""
 
 from bench.analysis import ab
-from bench.model.results import Run
 from bench.render import verdict
 from bench.render.markdown import TIMES, table
+from bench.render.page import Page
 
 
 def ratio(value: float | None) -> str:
@@ -23,8 +23,9 @@ def judged(measure: ab.Paired) -> str:
     return verdict.text(measure.verdict, verdict.NO_CHANGE)
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """The section, or "" for a run without --baseline."""
+    run = page.run
     side = run.plan.baseline
     if side is None:
         return ""

@@ -2,12 +2,13 @@
 the repeats measured while it had strayed."""
 
 from bench.analysis import canary
-from bench.model.results import Run
 from bench.render.markdown import fmt_ms, fold_long, table
+from bench.render.page import Page
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """The section, or "" for a run whose repeats carry no canary (older results files)."""
+    run = page.run
     speeds = canary.speeds(run)
     if not speeds:
         return ""

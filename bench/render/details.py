@@ -4,9 +4,10 @@ import shlex
 from collections.abc import Callable
 
 from bench.analysis import stats
-from bench.model.results import Cell, Repeat, Run
+from bench.model.results import Cell, Repeat
 from bench.model.roles import ROLES
-from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, table
+from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, fold_long, table
+from bench.render.page import Page
 
 _DB_KEYS = ("postgres",)
 
@@ -15,8 +16,9 @@ def _v(value: object) -> str:
     return "unknown" if value is None or value == "" else str(value)
 
 
-def machine(run: Run) -> str:
+def machine(page: Page) -> str:
     """CPU, host, tools, git, the CPU plan and the CPUs read back per cell."""
+    run = page.run
     meta = run.metadata
     cpu, host, tools = meta.cpu, meta.host, meta.tools
     dirty = " (dirty working tree)" if meta.git.dirty else ""
@@ -56,8 +58,9 @@ def _cpus_table(cells: list[Cell]) -> str:
     return fold(f"CPUs per cell ({len(cells)})", body + table(["variant", "cell", *roles], rows))
 
 
-def variants(run: Run) -> str:
+def variants(page: Page) -> str:
     """Each variant: what it is, every cell in detail (folded), its package versions."""
+    run = page.run
     sections = ["## Variants"]
     for name in dict.fromkeys(c.variant for c in run.plan.cells):
         info = run.metadata.variants.get(name)
@@ -147,3 +150,37 @@ def _usage_table(cell: Cell) -> str:
     if sampler:
         text += f"\n\nSampler's own cost: {fmt_1(stats.summarize(sampler).median)}% of one CPU."
     return text
+
+
+READ_BACK = ("server", "loop", "http", "driver")
+
+
+def what_ran(page: Page) -> str:
+    """What each cell's server said it runs (/health) and the workers counted from /proc."""
+    cells = page.run.cells
+    rows = []
+    for c in cells:
+        if not c.server:
+            continue
+        said = c.server.reported
+        pool = f"{said.get('pool', '?')}" + (f"+{said['overflow']}" if said.get("overflow") else "")
+        workers = str(c.server.workers) if c.server.workers is not None else "-"
+        read = [str(said.get(k, "-")) for k in READ_BACK]
+        rows.append([c.variant, c.label, *read, pool, workers, str(c.server.database_connections)])
+    if not rows:
+        return ""
+    header = ["variant", "cell", *READ_BACK, "pool", "workers", "DB connections (max)"]
+    intro = (
+        "## What ran\n\nRead back from each running server: its `/health` answer (server, "
+        "event loop, HTTP parser, driver, pool) and its worker processes counted from /proc."
+    )
+    return f"{intro}\n\n{fold_long('Servers per cell', table(header, rows), len(rows))}"
+
+
+def skips(page: Page) -> str:
+    """The combinations of the sweeps that were not planned, with their reasons."""
+    run = page.run
+    if not run.plan.skips:
+        return ""
+    lines = [f"- {s.variant} at {s.text()}: {s.reason}" for s in run.plan.skips]
+    return f"## Skipped\n\n{len(lines)} combinations were not planned:\n\n" + "\n".join(lines)

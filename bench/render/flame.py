@@ -2,8 +2,9 @@
 Markdown answers where the CPU goes without opening the SVG), links to the SVG and the
 folded stacks, or the one line saying why there is none."""
 
-from bench.model.results import Flamegraph, Run
+from bench.model.results import Flamegraph
 from bench.render.markdown import table
+from bench.render.page import Page
 
 TITLE = "## Where the time goes: flamegraphs"
 METHOD = (
@@ -21,14 +22,16 @@ METHOD = (
 LINKS = (("svg", "flamegraph (SVG)"), ("folded", "folded stacks"))
 
 
-def title(run: Run) -> str:
+def title(page: Page) -> str:
     """The title of a run that holds only flamegraphs (`python -m bench flamegraph`)."""
+    run = page.run
     started = run.metadata.started_at or "unknown date"
     return f"# Flamegraphs {run.run_id}\n\nProfile `{run.profile}`, {started}."
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """The flamegraphs of `run` ("" when it has none)."""
+    run = page.run
     if not run.flamegraphs:
         return ""
     return "\n\n".join([TITLE, METHOD, *(_one(g) for g in run.flamegraphs)])

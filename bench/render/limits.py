@@ -4,10 +4,12 @@ headroom, and for each cell its share of the database ceiling and the CPU that b
 from bench.analysis import ceilings
 from bench.model.results import Run
 from bench.render.markdown import TIMES, fmt_rps, fold_long, table
+from bench.render.page import Page
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """The section, or "" for a run without probes (schema v1 files, say)."""
+    run = page.run
     if not run.probes:
         return ""
     lines = [_database(run), _http(run), _headroom(run)]

@@ -1,15 +1,16 @@
 """The report's "Open loop" section: latency at fixed offered rates, saturated rates marked."""
 
 from bench.analysis import ceilings, latency, openloop
-from bench.model.results import Run
 from bench.render import details
 from bench.render.markdown import escape, fmt_ms, fmt_rps, fold_long, table
+from bench.render.page import Page
 
 LATENCIES = ("p50", "p99", "p99.9", "max")
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """One row per open-loop cell, or "" when the run has none."""
+    run = page.run
     cells = [c for c in run.cells if c.params.mode == "open"]
     if not cells:
         return ""

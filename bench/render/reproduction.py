@@ -6,14 +6,16 @@ from bench.model import published
 from bench.model.results import Run
 from bench.render import markdown
 from bench.render.markdown import TIMES, fmt_1, fmt_ms, fmt_rps, fold, table
+from bench.render.page import Page
 
 NAMES = {"fastapi": "FastAPI (sync)", "fastapi-async": "FastAPI async", "axum": "Axum"}
 FORMATS = {"rps": fmt_rps, "memory_mib": fmt_1}
 UNITS = {"rps": "rps", "memory_mib": "MiB"}  # the others: ms
 
 
-def section(run: Run) -> str:
+def section(page: Page) -> str:
     """The section, or "" when the run has no cells standing for two published rows."""
+    run = page.run
     # the fullest comparison first (open), the others folded
     found = sorted(reproduction.reproduce(run, published.load()), key=lambda r: -len(r.ratios))
     if not found:

@@ -1,21 +1,26 @@
 """The report of a soak run: what loaded the server, its memory over time, the growth."""
 
-from bench.model.results import Run, Soak
+from bench.model.results import Soak
 from bench.plan.describe import duration
 from bench.render.markdown import fmt_1, fmt_rps, table
+from bench.render.page import Page
 
 POINTS = 10  # rows of the RSS-over-time table
 
 
-def title(run: Run) -> str:
+def title(page: Page) -> str:
     """The report's heading for a soak run."""
+    run = page.run
     assert run.soak is not None
     started = run.metadata.started_at or "unknown date"
     return f"# Soak run {run.run_id}\n\n{run.soak.variant}, {started}."
 
 
-def section(soak: Soak) -> str:
+def section(page: Page) -> str:
     """What the soak did, the growth after warm-up, and RSS at evenly spaced times."""
+    soak = page.run.soak
+    if soak is None:
+        return ""
     bursts = soak.bursts
     ok = sum(b.ok for b in bursts)
     bad = sum(b.non_2xx + b.errors for b in bursts)
