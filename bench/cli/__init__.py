@@ -124,7 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan the run options describe (the whole plan; --shard is applied by the caller)."""
-    profile = args.profile or "default"
+    profile = args.profile or ("ab" if args.baseline is not None else "default")
     chosen = matrix.select(args.variants or profiles.variants(profile))
     measure = profiles.measure(
         profile,
