@@ -59,10 +59,11 @@ def test_a_run_against_itself_changes_nothing(capsys: pytest.CaptureFixture[str]
     rows = table_rows(out)
     assert len(rows) == len(store.load(RUN).cells) == 12
     for row in rows:
-        throughput_verdict, p99_verdict = row[5], row[9]
+        throughput_verdict, p99_verdict = row[5], row[10]
         assert throughput_verdict.startswith("not significant"), row
         assert p99_verdict.startswith("not significant"), row
-        assert row[4] == row[8] == "+0.0%", row
+        assert row[4] == row[9] == "+0.0%", row
+        assert row[6].startswith("\N{PLUS-MINUS SIGN}") and row[6].endswith("%"), row
     assert "12 cells compared: no significant change in throughput" in out
     assert "Not compared" not in out
 
@@ -80,7 +81,7 @@ def test_halved_throughput_is_slower_everywhere_and_fails_the_gate(
     for row in rows:
         assert row[4] == "-50.0%", row
         assert row[5].startswith("significant: slower (p="), row
-        assert row[9].startswith("not significant"), row  # the latencies did not change
+        assert row[10].startswith("not significant"), row  # the latencies did not change
     assert len(err.splitlines()) == 12
     assert all(line.startswith("regression: ") for line in err.splitlines())
     assert out_file.read_text() == out
@@ -149,6 +150,23 @@ def test_welch_p_value_matches_the_hand_computed_one() -> None:
     a = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
     b = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4]
     assert round(compare.welch(a, b), 3) == 0.021
+
+
+def test_welch_smallest_detectable_change_by_hand() -> None:
+    """a = 1, 2, 3 and b = 4, 5, 6: standard error sqrt(2/3) on 4 degrees of freedom (above).
+    The smallest difference of means detected in 80% of runs is the noncentrality at which
+    the noncentral t passes t(0.975, 4) = 2.776 (the printed table's value) that often, in %
+    of A's mean (2); it shrinks with more repeats of the same spread and grows with spread."""
+    pct = compare.welch_detectable([1, 2, 3], [4, 5, 6])
+    assert pct is not None
+    nc, c = pct / 100 * 2 / math.sqrt(2 / 3), 2.7764451051977987
+    assert scipy_stats.nct.sf(c, 4, nc) + scipy_stats.nct.cdf(-c, 4, nc) == pytest.approx(0.8)
+    more = compare.welch_detectable([1, 2, 3] * 3, [4, 5, 6] * 3)
+    wider = compare.welch_detectable([0, 2, 4], [3, 5, 7])
+    assert more is not None and wider is not None and more < pct < wider
+    assert compare.welch_detectable([1], [4, 5]) is None  # no spread from one repeat
+    assert compare.welch_detectable([2, 2], [5, 5]) is None  # no spread at all
+    assert compare.judge([1, 2, 3], [4, 5, 6], THROUGHPUT).detectable_pct == pct
 
 
 def test_why_not_mann_whitney() -> None:

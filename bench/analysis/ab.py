@@ -10,8 +10,18 @@ both sides of a round together and cancels in the ratio, where two independent s
 would carry it whole. A bootstrap over rounds says little with 3 to 10 rounds, so it is not
 used.
 
-The run holds one test per cell, so a verdict uses Holm's adjusted p-value over the run's
-cells: "significant" somewhere among 5 identical cells stays a 5% event, not a 23% one.
+The run holds one test per cell, so each family of tests (the closed-loop cells' throughput;
+every cell's p99) is adjusted for its size m by Bonferroni: a verdict is significant when
+m * p < 0.05, and each interval is at 1 - 0.05/m, so the m intervals hold together with 95%
+confidence. "Significant" somewhere among 5 identical cells stays a 5% event, not a 23% one,
+and an interval excludes x1 exactly when its verdict is significant (the same t statistic
+against the same quantile). Holm's step-down is more powerful for the second and later
+changed cells, but it has no intervals that agree with it and still say how large a change
+is; one changed cell, the usual A/B, is judged alike by both.
+
+Each tested measure also carries the smallest ratio its rounds could have detected at 80%
+power, at the family's level (`bench.analysis.power`): "no significant change" then means
+nothing beyond that.
 """
 
 import dataclasses
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
-from bench.analysis import latency
+from bench.analysis import latency, power
 from bench.analysis.stats import CONFIDENCE, t_quantile
 from bench.analysis.verdict import LATENCY, THROUGHPUT, Direction, Kind, Verdict, tested
 from bench.model.results import Cell, Repeat, Run
@@ -39,10 +49,12 @@ class Paired:
     head: tuple[float, ...]  # one value per round both sides measured
     baseline: tuple[float, ...]
     ratio: float | None  # geometric mean of the rounds' head / baseline (None: no round)
-    low: float | None  # its 95% interval (None with fewer than 2 rounds)
+    low: float | None  # its interval at 1 - 0.05/tests (None with fewer than 2 rounds)
     high: float | None
-    p_value: float | None  # paired t-test of the log ratios against 0
-    verdict: Verdict  # its p: p_value adjusted by Holm over the run's cells (see pairs)
+    p_value: float | None  # paired t-test of the log ratios against 0, unadjusted
+    verdict: Verdict  # its p: min(1, tests * p_value), significant below 0.05 (see pairs)
+    tests: int = 1  # the size of the family the interval and verdict are adjusted for
+    detectable: float | None = None  # beyond xd or below x1/d: detected at 80% power
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,10 @@ def log_ratios(head: Sequence[float], base: Sequence[float]) -> list[float]:
     return [math.log(h / b) for h, b in zip(head, base, strict=True)]
 
 
-def paired(head: Sequence[float], base: Sequence[float]) -> Paired:
-    """The geometric mean ratio, its t interval and the paired t-test's p (before Holm); the
-    verdict says "cannot tell" until `pairs` judges it on the p adjusted over the run's cells."""
+def paired(head: Sequence[float], base: Sequence[float], tests: int = 1) -> Paired:
+    """The geometric mean ratio, its t interval at 1 - 0.05/tests, the paired t-test's p
+    (unadjusted) and the smallest ratio detectable at that level; the verdict says "cannot
+    tell" until `judged` judges it."""
     logs = log_ratios(head, base)
     if not logs:
         return Paired((), (), None, None, None, None, Verdict(Kind.NOT_TESTED, reason=UNPAIRED))
@@ -71,32 +84,26 @@ def paired(head: Sequence[float], base: Sequence[float]) -> Paired:
     unjudged = Verdict(Kind.CANNOT_TELL, reason=f"{len(logs)} round")
     if len(logs) < 2:
         return Paired(tuple(head), tuple(base), math.exp(mean), None, None, None, unjudged)
-    spread = statistics.stdev(logs)
-    half = t_quantile(len(logs) - 1) * spread / math.sqrt(len(logs))
+    alpha, spread = ALPHA / tests, statistics.stdev(logs)
+    half = t_quantile(len(logs) - 1, 1 - alpha) * spread / math.sqrt(len(logs))
     if spread == 0:
         p = 1.0 if mean == 0 else 0.0
     else:
         p = float(scipy_stats.ttest_1samp(logs, 0.0).pvalue)
     low, high = math.exp(mean - half), math.exp(mean + half)
-    return Paired(tuple(head), tuple(base), math.exp(mean), low, high, p, unjudged)
+    detectable = power.detectable_ratio(spread, len(logs), alpha)
+    return Paired(
+        tuple(head), tuple(base), math.exp(mean), low, high, p, unjudged, tests, detectable
+    )
 
 
-def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment of the p-values given (None stays None)."""
-    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(known):
-        running = max(running, min(1.0, (len(known) - rank) * p))
-        adjusted[i] = running
-    return adjusted
-
-
-def _judged(measure: Paired, p_holm: float | None, words: tuple[Direction, Direction]) -> Paired:
-    """The verdict: a significant rise or fall (words), no significant change, or why not."""
-    if measure.ratio is None or p_holm is None:
+def judged(measure: Paired, words: tuple[Direction, Direction]) -> Paired:
+    """The verdict on Bonferroni's p, min(1, tests * p): a significant rise or fall (words),
+    no significant change, or, without a test, why not."""
+    if measure.ratio is None or measure.p_value is None:
         return measure
-    return dataclasses.replace(measure, verdict=tested(p_holm, ALPHA, measure.ratio > 1, words))
+    p = min(1.0, measure.tests * measure.p_value)
+    return dataclasses.replace(measure, verdict=tested(p, ALPHA, measure.ratio > 1, words))
 
 
 def _rounds(
@@ -125,29 +132,32 @@ def pairs(run: Run) -> list[Pair]:
         base = bases.get((spec.variant, spec.params))
         if cell is not None and base is not None and not is_baseline(spec.variant):
             found.append((cell, base))
-    rps = [paired(*_rounds(h, b, lambda r: r.load.rps)) for h, b in found]
-    p99 = [paired(*_rounds(h, b, lambda r: latency.repeat_ms(r, "p99"))) for h, b in found]
     closed = [h.params.mode == "closed" for h, _ in found]
-    rps_holm = holm([m.p_value if c else None for m, c in zip(rps, closed, strict=True)])
-    p99_holm = holm([m.p_value for m in p99])
+    rps = [_rounds(h, b, lambda r: r.load.rps) for h, b in found]
+    p99 = [_rounds(h, b, lambda r: latency.repeat_ms(r, "p99")) for h, b in found]
+    rps_tests = _tests([r for r, c in zip(rps, closed, strict=True) if c])
+    p99_tests = _tests(p99)
     return [
         Pair(
             cell.variant,
             cell.label,
             cell.params.mode,
-            _judged(r, ph, THROUGHPUT) if c else _offered(r),
-            _judged(q, qh, LATENCY),
+            judged(paired(*r, rps_tests), THROUGHPUT) if c else _offered(paired(*r)),
+            judged(paired(*q, p99_tests), LATENCY),
         )
-        for (cell, _), r, q, c, ph, qh in zip(
-            found, rps, p99, closed, rps_holm, p99_holm, strict=True
-        )
+        for (cell, _), r, q, c in zip(found, rps, p99, closed, strict=True)
     ]
+
+
+def _tests(rounds: Sequence[tuple[list[float], list[float]]]) -> int:
+    """A family's size: the cells with the two rounds or more a paired test needs."""
+    return max(1, sum(len(head) >= 2 for head, _ in rounds))
 
 
 def _offered(measure: Paired) -> Paired:
     """An open-loop cell's throughput: shown, not judged (each side's offered rate)."""
     offered = Verdict(Kind.NOT_TESTED, reason="not tested (open loop: offered rate)")
-    return dataclasses.replace(measure, p_value=None, verdict=offered)
+    return dataclasses.replace(measure, p_value=None, verdict=offered, detectable=None)
 
 
 def regressions(pairs: Sequence[Pair], pct: float) -> list[Pair]:

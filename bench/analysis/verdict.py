@@ -36,7 +36,7 @@ class Verdict:
 
     kind: Kind
     direction: Direction | None = None  # SIGNIFICANT only
-    p: float | None = None  # the test's p-value (adjusted by Holm in an A/B run); None: no test
+    p: float | None = None  # the p-value (x cells, Bonferroni, in an A/B run); None: no test
     reason: str | None = None  # CANNOT_TELL: why ("1 repeat"); NOT_TESTED: the words shown
     moved_pct: float | None = None  # CANNOT_TELL: the machine may have moved this much (bound)
 

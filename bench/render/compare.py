@@ -7,11 +7,14 @@ from bench.analysis.verdict import THROUGHPUT, Direction
 from bench.render import details, verdict
 from bench.render.markdown import fmt_3, fmt_ms, fmt_rps, fold_long, table
 
-HEADER = ["variant", "cell", "throughput A (rps)", "B (rps)", "change", "verdict"]
-HEADER += ["p99 A (ms)", "B (ms)", "change", "verdict"]
+SEEN = "smallest detectable change (80% power)"
+HEADER = ["variant", "cell", "throughput A (rps)", "B (rps)", "change", "verdict", SEEN]
+HEADER += ["p99 A (ms)", "B (ms)", "change", "verdict", SEEN]
 METHOD = (
     "Medians over each cell's repeats; change is B against A. Verdict: Welch's t-test over the "
-    "repeats, significant when p < 0.05 (two-sided); each repeat's p99 is its own (its "
+    "repeats, significant when p < 0.05 (two-sided), and the smallest change of the mean "
+    "that the same test detects in 80% of runs with these repeats' spread (as a share of A's "
+    'mean): "not significant" means nothing larger. Each repeat\'s p99 is its own (its '
     "histogram, else oha's), so it can differ slightly from the report's pooled p99. An "
     "open-loop cell's throughput is the rate it was offered (a fraction of its own run's "
     "closed-loop median, nearly without spread), so it is not tested unless a run could not "
@@ -87,11 +90,13 @@ def _summary(comparison: Comparison) -> str:
 
 
 def _columns(change: Change | None, fmt: Callable[[float], str]) -> list[str]:
-    """A measure's four columns: A, B, change, verdict ("-" where the cell has no value)."""
+    """A measure's five columns: A, B, change, verdict and the smallest change it could see
+    ("-" where the cell has no value)."""
     if change is None:
-        return ["-"] * 4
+        return ["-"] * 5
     pct = f"{change.change_pct:+.1f}%" if change.change_pct is not None else "n/a"
-    return [fmt(change.median_a), fmt(change.median_b), pct, verdict.text(change.verdict)]
+    seen = f"\N{PLUS-MINUS SIGN}{change.detectable_pct:.0f}%" if change.detectable_pct else "n/a"
+    return [fmt(change.median_a), fmt(change.median_b), pct, verdict.text(change.verdict), seen]
 
 
 def _table(comparison: Comparison) -> str:
