@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import REPO, interrupts
-from bench.cli import compare, exports, flamegraph, grammar, soak
+from bench.cli import compare, count, exports, flamegraph, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import exclusive, leftovers, oha, registry
 from bench.model import merge, store
@@ -175,6 +175,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Benchmark: check everything, build, provision, run every cell, write results and report."""
     if args.resume is not None:
         return _resume(args)
+    if args.count:
+        settings = count.check(args)  # valgrind first: nothing is built without it
+        plan = _plan(args)
+        count.threshold(args)
+        run_dir = _run_dir(args.out)
+        _prepare("run --count", args.db, args.db_cleanup, run_dir)
+        _check_out_baseline(plan)
+        with _cleaning_up(args):
+            return count.cmd_count(args, plan, settings, _cpu_plan(args), run_dir)
+    count.threshold(args)
     plan = _plan(args)
     if args.soak is not None:
         if plan.baseline is not None:
@@ -242,7 +252,7 @@ def _check_out_baseline(plan: Plan) -> None:
 # Options that say what a run measures, how or where: a resumed run takes them from its file.
 RESUME_CONFLICTS = ("profile", "variants", *profiles.AXES, "open_loop", "duration", "requests",
                     "warmup", "repeats", "pin", "no_pin", "shard", "list_shards", "dry_run",
-                    "out", "db", "seed", "baseline", "flamegraphs")  # fmt: skip
+                    "out", "db", "seed", "baseline", "flamegraphs", "count")  # fmt: skip
 
 
 def _resume(args: argparse.Namespace) -> int:

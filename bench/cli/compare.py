@@ -72,8 +72,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     pct, out = _percent(args.fail_on_regression), _out_file(args.out)
     given = [g for g in (args.run_a, args.run_b) if g is not None]
     runs = [store.load(_run_file(g)) for g in given]
+    if len(runs) == 1 and runs[0].counts:
+        return _compare_counted_ab(runs[0], given[0], pct, out)
     if len(runs) == 1:
         return _compare_ab(runs[0], given[0], pct, out)
+    if any(r.counts for r in runs):
+        return _compare_counts(runs[0], runs[1], pct, out)
     from bench.analysis import compare  # scipy loads only when runs are compared
     from bench.render.compare import render
     from bench.render.verdict import text
@@ -111,6 +115,46 @@ def _compare_ab(run: Run, given: str, pct: float | None, out: Path | None) -> in
             for p in found
         ],
     )
+
+
+def _compare_counted_ab(run: Run, given: str, pct: float | None, out: Path | None) -> int:
+    """`compare RUN` of a counted A/B run: its counts, head against baseline; with
+    --fail-on-regression PCT, PCT replaces the run's threshold."""
+    if run.plan.baseline is None:
+        raise UsageError(
+            f"{given} counted one side (it ran without --baseline); give two runs: RUN_A RUN_B"
+        )
+    from bench.analysis import counts  # scipy loads only when runs are compared
+    from bench.render.counts import ratio, section
+    from bench.render.page import Page
+
+    found = counts.regressions(counts.pairs(run, pct))
+    if pct is not None:
+        run.count_threshold_pct = pct
+    lines = [
+        f"{p.variant}: head ÷ baseline of server instructions per request {ratio(p.ratio)}"
+        for p in found
+    ]
+    return _emit(section(Page(run)) + "\n", out, lines)
+
+
+def _compare_counts(a: Run, b: Run, pct: float | None, out: Path | None) -> int:
+    """`compare RUN_A RUN_B` of two counted runs: B ÷ A per variant, refused in one line when
+    the CPU flags or versions the counts depend on differ."""
+    if not (a.counts and b.counts):
+        timed = a.run_id if not a.counts else b.run_id
+        raise UsageError(f"run {timed} counted nothing: compare two counted runs (--count)")
+    from bench.analysis import counts  # scipy loads only when runs are compared
+    from bench.render.counts import across, ratio
+
+    if why := counts.mismatch(a, b):
+        raise UsageError(f"the counts of these runs cannot be compared: {why}")
+    found = counts.across(a, b, pct)
+    lines = [
+        f"{p.variant}: server instructions per request {ratio(p.ratio)}"
+        for p in counts.regressions(found)
+    ]
+    return _emit(across(a, b, found, pct), out, lines)
 
 
 def _emit(text: str, out: Path | None, regressions: list[str]) -> int:

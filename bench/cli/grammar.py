@@ -165,6 +165,19 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "and the top frames in the report",
     )
     p.add_argument(
+        "--count",
+        action="store_true",
+        help="count instead of timing: each variant's server instructions per request under "
+        "valgrind (callgrind), at one connection, --requests per life (default 200) over "
+        "--repeats fresh servers (default 3); with --baseline, head ÷ baseline per variant",
+    )
+    p.add_argument(
+        "--count-threshold",
+        metavar="PCT",
+        help="with --count --baseline: call a count changed beyond PCT%% (default: each "
+        "variant's smallest detectable change, at least 0.5%%)",
+    )
+    p.add_argument(
         "--soak",
         metavar="DURATION",
         help="instead of the plan: bursts of load against one variant (--variants NAME) for "

@@ -17,6 +17,11 @@ class Cpu(_Machine):
     physical: int | None = Field(None, description="physical cores")
     governor: str | None = Field(None, description="cpu0's scaling governor")
     turbo: str | None = Field(None, description="on or off (None: not readable)")
+    flags: list[str] | None = Field(
+        None,
+        description="the CPU's flags from /proc/cpuinfo, sorted: the code paths libraries "
+        "pick (memcpy, hashing, JSON) follow them, and so do instruction counts",
+    )
 
     def label(self, cpus: str = "logical CPUs") -> str:
         """'<model>, <n> <cpus>' for a report, with what could not be read said so."""
@@ -30,4 +35,5 @@ class Host(_Machine):
     os: str | None = Field(None, description="PRETTY_NAME from /etc/os-release")
     kernel: str | None = None
     python: str | None = Field(None, description="the harness's Python version")
+    libc: str | None = Field(None, description="the C library and its version, e.g. glibc 2.36")
     memory_gib: float | None = None

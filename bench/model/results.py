@@ -26,6 +26,10 @@ SCHEMA_VERSION together):
                or external; in version 2 it was `tools["db_provider"]`); every CPUs field
                holds a CPU list read from /proc or nothing (version 2 wrote "external" as the
                database's CPUs of a cell measured against an external server).
+               Later, without a bump: a counted run's `counts` (server instructions per
+               request under valgrind's callgrind, one figure per server life, with
+               valgrind's version and command, `bench.model.counts`) and its
+               `count_threshold_pct`; the CPU's `flags` and the host's `libc`.
 """
 
 from collections.abc import Iterable
@@ -34,6 +38,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from bench.model.base import Model
+from bench.model.counts import Counted
 from bench.model.machine import Cpu, Host
 from bench.model.plan import CellSpec, Params, Plan
 from bench.model.provider import Provider
@@ -330,6 +335,17 @@ class Run(Model):
         [],
         description="profiled runs apart from the measured ones (`--flamegraphs`, `flamegraph`)",
         exclude_if=lambda v: not v,
+    )
+    counts: list[Counted] = Field(  # absent from the file when empty, like flamegraphs
+        [],
+        description="server instructions per request under valgrind (`--count`)",
+        exclude_if=lambda v: not v,
+    )
+    count_threshold_pct: float | None = Field(  # absent from the file when None
+        None,
+        description="--count-threshold: a counted A/B's verdict threshold in percent (None: "
+        "each cell's smallest detectable change)",
+        exclude_if=lambda v: v is None,
     )
     finished_at: str | None = None
 

@@ -3,9 +3,10 @@
 A report is a declared, ordered list of sections sharing one signature (`Section`: a `Page`
 in, Markdown out; compare hyperfine's exporters). `SECTIONS` is a measured run's, in the
 order a reader meets them and the README's "Reading the report" lists them (a test holds the
-two together); a soak and a flamegraph-only run have their own lists. `render` is pure;
-`write_report` does the file I/O: it loads a run folder's results.json, draws the plots
-beside it and writes report.md and the same as one page, report.html (bench/render/html.py).
+two together); a soak, a flamegraph-only run and a counted run have their own lists.
+`render` is pure; `write_report` does the file I/O: it loads a run folder's results.json,
+draws the plots beside it and writes report.md and the same as one page, report.html
+(bench/render/html.py).
 """
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from bench.model.store import load
 from bench.render import (
     ab,
     canary,
+    counts,
     details,
     flame,
     limits,
@@ -102,6 +104,13 @@ FLAMEGRAPH_SECTIONS = (
     Section("Variants", details.variants),
 )
 
+COUNT_SECTIONS = (
+    Section("Title", counts.title),
+    Section("Server instructions per request", counts.section),
+    Section("Machine and pinning", details.machine),
+    Section("Variants", details.variants),
+)
+
 
 def sections(run: Run) -> tuple[Section, ...]:
     """The sections of `run`'s report: a soak's, a flamegraph-only run's, or a measured run's."""
@@ -109,6 +118,8 @@ def sections(run: Run) -> tuple[Section, ...]:
         return SOAK_SECTIONS
     if run.flamegraphs and not run.cells:  # `python -m bench flamegraph`
         return FLAMEGRAPH_SECTIONS
+    if run.counts and not run.cells:  # `run --count`
+        return COUNT_SECTIONS
     return SECTIONS
 
 

@@ -50,8 +50,17 @@ def cpu() -> Cpu:
         if no_turbo
         else ({"1": "on", "0": "off"}.get(boost or ""))
     )
+    flags = next(
+        (
+            sorted(set(line.split(":", 1)[1].split()))
+            for line in (_read("/proc/cpuinfo") or "").splitlines()
+            if line.startswith("flags")
+        ),
+        None,
+    )
     return Cpu(
         model=model,
+        flags=flags,
         logical=psutil.cpu_count(logical=True),
         physical=psutil.cpu_count(logical=False),
         governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
@@ -69,6 +78,7 @@ def host() -> Host:
         os=os_release.get("PRETTY_NAME", platform.system()).strip('"'),
         kernel=platform.release(),
         python=sys.version.split()[0],
+        libc=" ".join(platform.libc_ver()).strip() or None,
         memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
     )
 

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,13 +152,16 @@ def running(
     log_path: Path | None = None,
     append: bool = False,
     place: Place = HERE,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+    health_timeout: float = HEALTH_TIMEOUT_S,
 ) -> Iterator[Server]:
     """Start the variant (pinned to `cpus`, in `place`: its network namespace and address),
     wait until /health answers 200 (asked from the calling thread's namespace), stop it
     afterwards.
 
     It is given the database's URL, passfile and schema in its environment, never in its
-    argv. Its output goes to `log_path` (appended to with `append`)."""
+    argv. Its output goes to `log_path` (appended to with `append`). `wrap` turns its
+    command into another's (valgrind's), which may take `health_timeout` to answer."""
     if not variant.executable.exists():
         how = (
             "the run without --no-build"  # a baseline is built by its run only
@@ -172,10 +175,11 @@ def running(
     env = {**db.client_env(), "DATABASE_URL": db.url, **server_env(variant, params)}
     with open(log_path, "ab" if append else "wb") as log:
         cmd = server_command(variant, port, params, place.address)
+        cmd = wrap(cmd) if wrap else cmd
         proc = processes.start(cmd, cpus=cpus, env=env, log=log, netns=place.netns)
     server = Server(variant, f"http://{place.address}:{port}", proc, log_path, place)
     try:
-        wait_healthy(server)
+        wait_healthy(server, health_timeout)
         yield server
     finally:
         processes.stop(proc)

@@ -1,0 +1,175 @@
+"""Counted runs: server instructions per request per variant, and an A/B run's head ÷
+baseline of them with a verdict against a threshold.
+
+Each side of a counted cell has several lives (fresh servers); a life's count is its
+instructions over its good requests. A side's figure is the geometric mean of its lives;
+head ÷ baseline is the ratio of the two. The test is Student's two-sample t on the logs of
+the lives (pooled spread, df = lives_head + lives_base - 2): counts have no round-to-round
+drift to pair away, unlike time. The smallest detectable change is what that test detects
+at 80% power (bench.analysis.power), at alpha 0.05. The verdict: *rose* or *fell* when the
+test is significant and the change exceeds the threshold, which the user sets or which is,
+by default, the cell's smallest detectable change, never below MIN_THRESHOLD.
+"""
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Literal
+
+from scipy import stats as scipy_stats
+
+from bench.analysis import power
+from bench.model.counts import Counted
+from bench.model.results import Run
+from bench.plan.matrix import SIDE
+
+ALPHA = 0.05
+# Two lives of identical code differ by up to 0.3% (fastapi-async) to 0.7% (axum) over 200
+# requests (docs/measurements.md): a default threshold below that would flag noise.
+MIN_THRESHOLD = 0.005
+
+Direction = Literal["rose", "fell", "same", "unknown"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's lives: instructions per request, each a server life."""
+
+    lives: tuple[float, ...]
+
+    @property
+    def per_request(self) -> float | None:
+        """The geometric mean over lives (None without a life)."""
+        if not self.lives:
+            return None
+        return math.exp(statistics.fmean(math.log(v) for v in self.lives))
+
+    @property
+    def spread(self) -> float | None:
+        """The sample standard deviation of the lives' logs (≈ their CV); None below two."""
+        if len(self.lives) < 2:
+            return None
+        return statistics.stdev(math.log(v) for v in self.lives)
+
+
+def side(counted: Counted) -> Side:
+    """A counted cell's lives."""
+    return Side(tuple(c.per_request for c in counted.lives))
+
+
+@dataclass(frozen=True)
+class CountPair:
+    """A variant's head ÷ baseline of server instructions per request."""
+
+    variant: str
+    label: str
+    head: Side
+    baseline: Side
+    ratio: float | None
+    p: float | None  # Student's two-sample t on the logs
+    detectable: float | None  # the smallest ratio (> 1) detected at 80% power
+    threshold: float | None  # a fraction: 0.01 flags beyond x1.01 and x1/1.01
+    direction: Direction
+    error: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the count moved beyond the threshold, significantly."""
+        return self.direction in ("rose", "fell")
+
+
+def pairs(run: Run, threshold_pct: float | None = None) -> list[CountPair]:
+    """Each counted head beside its baseline, judged against `threshold_pct` (a percentage;
+    None: the cell's own smallest detectable change, at least MIN_THRESHOLD)."""
+    given = threshold_pct if threshold_pct is not None else run.count_threshold_pct
+    by_key = {(c.variant, c.params): c for c in run.counts}
+    found = []
+    for counted in run.counts:
+        if counted.variant.endswith(SIDE):
+            continue
+        base = by_key.get((counted.variant + SIDE, counted.params))
+        if base is not None:
+            found.append(judge(counted, base, None if given is None else given / 100))
+    return found
+
+
+def judge(head: Counted, base: Counted, threshold: float | None) -> CountPair:
+    """head ÷ baseline of one counted cell, its test, detectable change and verdict."""
+    h, b = side(head), side(base)
+    label = head.params.label()
+    error = head.error or base.error
+    if h.per_request is None or b.per_request is None or error:
+        return CountPair(head.variant, label, h, b, None, None, None, threshold, "unknown", error)
+    ratio = h.per_request / b.per_request
+    p, detectable = _test(h, b)
+    if threshold is None and detectable is not None:
+        threshold = max(detectable - 1, MIN_THRESHOLD)
+    direction: Direction = "unknown" if threshold is None or p is None else "same"
+    if threshold is not None and p is not None and p < ALPHA and abs(ratio - 1) > threshold:
+        direction = "rose" if ratio > 1 else "fell"
+    return CountPair(head.variant, label, h, b, ratio, p, detectable, threshold, direction)
+
+
+def _test(h: Side, b: Side) -> tuple[float | None, float | None]:
+    """The two-sample t-test's p on the logs and its detectable ratio (None with fewer than
+    three lives in all, or no spread at all)."""
+    df = len(h.lives) + len(b.lives) - 2
+    if df < 1:
+        return None, None
+    logs_h = [math.log(v) for v in h.lives]
+    logs_b = [math.log(v) for v in b.lives]
+    ss = sum((x - statistics.fmean(logs_h)) ** 2 for x in logs_h)
+    ss += sum((x - statistics.fmean(logs_b)) ** 2 for x in logs_b)
+    pooled = math.sqrt(ss / df)
+    se = pooled * math.sqrt(1 / len(logs_h) + 1 / len(logs_b))
+    diff = statistics.fmean(logs_h) - statistics.fmean(logs_b)
+    if se == 0:
+        return (0.0 if diff else 1.0), 1.0
+    p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
+    return p, math.exp(power.detectable(se, df, ALPHA))
+
+
+def regressions(found: list[CountPair]) -> list[CountPair]:
+    """The cells whose count rose beyond their threshold, significantly: the gate's failures."""
+    return [p for p in found if p.direction == "rose"]
+
+
+def depends_on(run: Run) -> dict[str, object]:
+    """What a run's counts depend on besides the code: the CPU's flags and the versions of
+    valgrind, the C library, Python and rustc (None where a run did not record one)."""
+    meta = run.metadata
+    return {
+        "CPU flags": meta.cpu.flags,
+        "valgrind": meta.tools.get("valgrind"),
+        "the C library": meta.host.libc,
+        "Python": meta.host.python,
+        "rustc": meta.tools.get("rustc"),
+    }
+
+
+def mismatch(a: Run, b: Run) -> str | None:
+    """Why the counts of two runs cannot be compared (what they depend on differs), or None."""
+    first, second = depends_on(a), depends_on(b)
+    for what, value in first.items():
+        other = second[what]
+        if value is None or other is None:
+            return f"{what} not recorded in {a.run_id if value is None else b.run_id}"
+        if value != other:
+            if isinstance(value, list) and isinstance(other, list):
+                only = sorted(set(value) ^ set(other))
+                shown = ", ".join(only[:5]) + (" ..." if len(only) > 5 else "")
+                return f"{what} differ ({shown})"
+            return f"{what} differ ({value} and {other})"
+    return None
+
+
+def across(a: Run, b: Run, threshold_pct: float | None = None) -> list[CountPair]:
+    """B ÷ A of each variant both runs counted under the same cell, judged as head ÷
+    baseline; the machine's move plays no part (counts are not timed)."""
+    by_key = {(c.variant, c.params): c for c in a.counts}
+    threshold = None if threshold_pct is None else threshold_pct / 100
+    return [
+        judge(counted, by_key[(counted.variant, counted.params)], threshold)
+        for counted in b.counts
+        if (counted.variant, counted.params) in by_key
+    ]

@@ -1,0 +1,145 @@
+"""The counted section of a report (`run --count`): server instructions per request per
+variant, and in an A/B run head ÷ baseline with its verdict and smallest detectable change."""
+
+from bench.analysis import counts
+from bench.model.results import Run
+from bench.render.markdown import TIMES, table
+from bench.render.page import Page
+
+COLUMN = "server instructions per request"
+VERDICTS = {
+    "rose": "rose",
+    "fell": "fell",
+    "same": "no change beyond the threshold",
+    "unknown": "cannot tell",
+}
+
+
+def ratio(value: float | None) -> str:
+    """A count ratio to four decimals ("x1.0023"), or n/a."""
+    return f"{TIMES}{value:.4f}" if value is not None else "n/a"
+
+
+def instructions(value: float | None) -> str:
+    """Instructions per request, whole, with thousands separators."""
+    return f"{value:,.0f}" if value is not None else "n/a"
+
+
+def percent(fraction: float | None) -> str:
+    """A spread or threshold as a percentage ("0.27%")."""
+    return f"{100 * fraction:.2f}%" if fraction is not None else "n/a"
+
+
+def judged(pair: counts.CountPair) -> str:
+    """A pair's verdict in words, with its p."""
+    said = VERDICTS[pair.direction]
+    if pair.error:
+        return f"cannot tell: {pair.error}"
+    return f"{said} (p={pair.p:.2g})" if pair.p is not None else said
+
+
+def how(run: Run) -> str:
+    """What the counts are and how they were taken."""
+    first = run.counts[0]
+    lives = max(len(c.lives) for c in run.counts)
+    per = first.lives[0].requests if first.lives else 0
+    return (
+        "Counted, not timed: each variant's server ran under `valgrind --tool=callgrind "
+        f"--instr-atstart=no` ({first.valgrind}; the whole command is in results.json), "
+        f"pinned to one CPU, at one connection; after {first.warmup_requests} uncounted "
+        f"requests, counting was switched on (vgdb `instrumentation on`) for {per} requests "
+        f"and off again, and the dump's `totals:` divided by the requests. Each of up to "
+        f"{lives} lives is a fresh server; the figure is their geometric mean, the spread the "
+        "standard deviation of their logs. Counts see the CPU work of the server's own "
+        "process only: not waiting, I/O, cache misses or contention "
+        "([methodology](../../docs/methodology.md#counted-runs))."
+    )
+
+
+def title(page: Page) -> str:
+    """A counted run's heading."""
+    run = page.run
+    started = run.metadata.started_at or "unknown date"
+    return f"# Counted run {run.run_id}\n\nProfile `{run.profile}`, {started}."
+
+
+def section(page: Page) -> str:
+    """The counted section, or "" for a run that counted nothing."""
+    run = page.run
+    if not run.counts:
+        return ""
+    if run.plan.baseline is not None:
+        return _ab(run)
+    rows = [
+        [c.variant, instructions(counts.side(c).per_request), percent(counts.side(c).spread),
+         str(len(c.lives)), c.error or ""]
+        for c in run.counts
+    ]  # fmt: skip
+    header = ["variant", COLUMN, "spread over lives", "lives", "error"]
+    return "\n\n".join(["## Server instructions per request", table(header, rows), how(run)])
+
+
+def _ab(run: Run) -> str:
+    side = run.plan.baseline
+    assert side is not None
+    found = counts.pairs(run)
+    given = run.count_threshold_pct
+    parts = ["## Server instructions per request: head ÷ baseline", *_judged(found, given)]
+    where = f"Head: this checkout; baseline: `{side.rev}` ({side.commit[:12]})."
+    return "\n\n".join([*parts, how(run), where])
+
+
+def across(a: Run, b: Run, found: list[counts.CountPair], given: float | None) -> str:
+    """Two runs' counts, B against A, as `compare RUN_A RUN_B` prints them."""
+    title = f"# Server instructions per request: run {b.run_id} ÷ run {a.run_id}"
+    note = (
+        "Counts, not time: the machine's move between the runs plays no part; both runs "
+        "recorded the same CPU flags and versions of valgrind, the C library, Python and rustc."
+    )
+    return "\n\n".join([title, note, *_judged(found, given, "B", "A")]) + "\n"
+
+
+def _judged(
+    found: list[counts.CountPair], given: float | None, new: str = "head", old: str = "baseline"
+) -> list[str]:
+    """The summary line, the table and how its verdicts are reached."""
+    rows = [
+        [p.variant, instructions(p.head.per_request), instructions(p.baseline.per_request),
+         ratio(p.ratio), judged(p), _detectable(p), percent(p.threshold),
+         f"{percent(p.head.spread)} / {percent(p.baseline.spread)}",
+         f"{len(p.head.lives)} / {len(p.baseline.lives)}"]
+        for p in found
+    ]  # fmt: skip
+    header = [
+        "variant",
+        f"{COLUMN} ({new})",
+        f"({old})",
+        f"{new} ÷ {old}",
+        "verdict",
+        "smallest detectable change",
+        "threshold",
+        f"spread {new} / {old}",
+        "lives",
+    ]
+    flagged = [f"{p.variant} ({p.direction})" for p in found if p.flagged]
+    summary = (
+        f"**Counts moved beyond the threshold in {', '.join(flagged)}**; in no other variant."
+        if flagged
+        else f"**No count moved beyond its threshold** in any of the {len(found)} variants."
+    )
+    rule = (
+        f"the threshold given, {given:g}%"
+        if given is not None
+        else "by default each variant's smallest detectable change, never below "
+        f"{100 * counts.MIN_THRESHOLD:g}%"
+    )
+    verdict = (
+        f"Verdict: Student's t on the logs of the lives, *rose* or *fell* when p < "
+        f"{counts.ALPHA:g} and the change exceeds {rule}. Smallest detectable change: what "
+        "that test detects in 80% of runs with this spread and these lives."
+    )
+    return [summary, table(header, rows), verdict]
+
+
+def _detectable(pair: counts.CountPair) -> str:
+    return f"{TIMES}{pair.detectable:.4f}" if pair.detectable is not None else "n/a"

@@ -1,0 +1,251 @@
+"""Counted runs (`run --count`): each variant's server instructions per request under
+valgrind's callgrind, instead of its time.
+
+Per variant and life: a fresh server started under callgrind with counting off, pinned to
+one CPU (a lane), verified; oha sends WARMUP_REQUESTS uncounted (at
+twice the pool's connections, so that every pool is fully open), then counting is switched
+on (vgdb), oha sends the counted requests at one connection, counting is switched off and
+the counters dumped; the dump's `totals:` over the good requests is the
+life's count. Counts do not depend on contention, so lanes run side by side, one per CPU
+(at most MAX_LANES); the lives of a head and its baseline take turns in the queue. A
+variant that fails under valgrind fails alone, with valgrind's last lines; the rest go on.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import interrupts
+from bench.errors import BenchError
+from bench.load import oha, processes, valgrind
+from bench.model.counts import Count, Counted
+from bench.model.plan import Measure, Params, Plan
+from bench.model.results import Run
+from bench.model.store import save
+from bench.plan.matrix import Variant
+from bench.run import faults, runner
+from bench.sut import database, variants
+from bench.sut.verify import verify
+
+FOLDER = "counts"
+WARMUP_REQUESTS = 100
+REQUESTS = 200  # counted per life: fastapi-async's lives 0.27% apart at 200 (measurements.md)
+LIVES = 3
+MAX_LANES = 4
+HEALTH_TIMEOUT_S = 300.0  # a Python server under valgrind starts in about 4 s here
+OHA_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a counted run counts: lives per variant and requests per counted window."""
+
+    lives: int = LIVES
+    requests: int = REQUESTS
+    warmup_requests: int = WARMUP_REQUESTS
+
+
+def params(of: Params) -> Params:
+    """The cell a count runs under: the closed loop at one connection."""
+    return of.closed().model_copy(update={"concurrency": 1})
+
+
+def cells(plan: Plan) -> list[tuple[str, Params]]:
+    """The (variant, params) pairs to count: each closed-loop cell of the plan at one
+    connection, once, in plan order (a head beside its baseline)."""
+    found: dict[tuple[str, Params], None] = {}
+    for spec in plan.selected():
+        found.setdefault((spec.variant, params(spec.params)), None)
+    return list(found)
+
+
+def warmup_connections(cell: Params) -> int:
+    """The warm-up's connections: twice the server's pool, so that every pool has opened all
+    its database connections before counting (a connection opened in the window costs
+    Axum's count a SCRAM handshake, about 28M instructions: 20% of 200 requests)."""
+    return 2 * cell.connections()
+
+
+def lanes(cpus: list[int]) -> list[list[int]]:
+    """One lane per CPU of the run (at most MAX_LANES): each counts one server at a time."""
+    return [[cpu] for cpu in cpus[:MAX_LANES]]
+
+
+def execute(
+    opts: runner.Options,
+    settings: Settings,
+    run: Run,
+    run_dir: Path,
+    oha_path: Path,
+    valgrind_path: Path,
+    on_phase: runner.Report,
+) -> Run:
+    """Count every cell of the plan `settings.lives` times into `run.counts` (saved after each
+    life), against one freshly seeded database."""
+    version = valgrind.version(valgrind_path)
+    run.counts = [
+        Counted(variant=v, params=p, valgrind=version, warmup_requests=settings.warmup_requests)
+        for v, p in cells(opts.plan)
+    ]
+    save(run, run_dir / "results.json")
+    (run_dir / FOLDER).mkdir(parents=True, exist_ok=True)
+    jobs: queue.Queue[tuple[Counted, int]] = queue.Queue()
+    for life in range(settings.lives):
+        for counted in run.counts:
+            jobs.put((counted, life))
+    lock = threading.Lock()
+    with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
+        run.metadata.tools.setdefault("postgres", db.server_version)
+        run.metadata.tools["valgrind"] = version
+
+        def lane(cpus: list[int]) -> None:
+            while not interrupts_requested():
+                try:
+                    counted, life = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                if counted.error:
+                    continue
+                job = _Job(counted, life, opts.variants[counted.variant], cpus, settings)
+                name = f"count {counted.variant} life {life + 1}/{settings.lives}"
+                try:
+                    _count(job, db, run_dir, oha_path, valgrind_path, _say(on_phase, name))
+                except KeyboardInterrupt:
+                    return  # the server is stopped; the main thread raises it again
+                with lock:
+                    save(run, run_dir / "results.json")
+
+        _in_lanes(lane, lanes(opts.cpus.used()))
+    interrupts.check()
+    return run
+
+
+def _say(on_phase: runner.Report, name: str) -> Callable[[str], None]:
+    return lambda text: on_phase(name, text)
+
+
+def interrupts_requested() -> bool:
+    """Whether a Ctrl-C (or SIGTERM) asked the run to stop: lanes take no new job then."""
+    try:
+        interrupts.check()
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _in_lanes(lane: Callable[[list[int]], None], cpu_sets: list[list[int]]) -> None:
+    """Run `lane` once per CPU set, side by side in threads; wait for all of them (an
+    interrupt in this thread is raised once every lane has stopped its server)."""
+    threads = [threading.Thread(target=lane, args=(cpus,), daemon=True) for cpus in cpu_sets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            try:
+                thread.join(0.2)
+            except KeyboardInterrupt:
+                continue  # the lanes see the request (interrupts.check) and stop
+
+
+@dataclass(frozen=True)
+class _Job:
+    counted: Counted
+    life: int
+    variant: Variant
+    cpus: list[int]
+    settings: Settings
+
+
+def _count(
+    job: _Job,
+    db: database.Database,
+    run_dir: Path,
+    oha_path: Path,
+    valgrind_path: Path,
+    phase: Callable[[str], None],
+) -> None:
+    """One life of one variant: its count appended, or its error set (valgrind's last
+    lines where the server's log has them)."""
+    counted = job.counted
+    stem = f"{counted.variant}.life{job.life + 1}"
+    log = run_dir / FOLDER / f"{stem}.log"
+    out_dir = run_dir / FOLDER / stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        count = _life(job, db, log, out_dir, oha_path, valgrind_path, phase)
+    except Exception as exc:  # this variant fails alone; a Ctrl-C ends the run
+        counted.error = faults.cell_error(exc, log)
+        phase(f"failed: {counted.error}")
+        return
+    counted.lives = [*counted.lives, count]
+    counted.artifacts = {**counted.artifacts, f"life{job.life + 1}": f"{FOLDER}/{stem}"}
+    phase(f"{count.per_request:,.0f} instructions per request")
+
+
+def _life(
+    job: _Job,
+    db: database.Database,
+    log: Path,
+    out_dir: Path,
+    oha_path: Path,
+    valgrind_path: Path,
+    phase: Callable[[str], None],
+) -> Count:
+    """Start the server under callgrind, warm it up, count its window, dump, read."""
+    counted, settings = job.counted, job.settings
+
+    def wrap(cmd: list[str]) -> list[str]:
+        counted.command = valgrind.command(valgrind_path, out_dir, cmd)
+        return counted.command
+
+    phase("starting under valgrind")
+    started = time.monotonic()
+    with variants.running(
+        job.variant,
+        db,
+        params=counted.params,
+        cpus=job.cpus,
+        log_path=log,
+        wrap=wrap,
+        health_timeout=HEALTH_TIMEOUT_S,
+    ) as server:
+        phase("verifying")  # every life, so that all lives start alike
+        verify(job.variant.name, server.url, db)
+        if job.life == 0:
+            counted.cpus = {"server": processes.cpus_allowed(server.pid)}
+        target = oha.url(server.url, counted.params)
+        warm = counted.params.model_copy(update={"concurrency": warmup_connections(counted.params)})
+        _load(oha_path, target, warm, settings.warmup_requests, job.cpus)
+        interrupts.check()
+        valgrind.monitor(valgrind_path, server.pid, "instrumentation on")
+        phase(f"counting {settings.requests} requests")
+        cmd = _load(oha_path, target, counted.params, settings.requests, job.cpus)
+        valgrind.monitor(valgrind_path, server.pid, "instrumentation off")
+        valgrind.monitor(valgrind_path, server.pid, "dump")
+        counted.oha_command = cmd
+        dumps = valgrind.dumps(out_dir, server.pid)
+        if not dumps:
+            raise BenchError(f"callgrind wrote no dump into {out_dir}")
+        instructions = valgrind.totals(dumps[-1])
+    wall = time.monotonic() - started
+    return Count(instructions=instructions, requests=settings.requests, wall_s=round(wall, 1))
+
+
+def _load(oha_path: Path, target: str, params: Params, requests: int, cpus: list[int]) -> list[str]:
+    """oha sends `requests` at one connection (beside the server, on its lane's CPU); all must
+    be answered 2xx, else the count would be of failing requests. Its command."""
+    cmd = oha.command(oha_path, oha.Invocation(target, params, Measure(requests=requests)))
+    interrupts.check()
+    try:
+        result = oha.parse(processes.run(cmd, cpus=cpus, timeout=OHA_TIMEOUT_S))
+    except Exception as exc:  # a failed or stalled oha: this life fails, with its words
+        raise BenchError(f"oha failed under valgrind: {faults.reason(exc)}") from None
+    if result.ok != requests:
+        raise BenchError(
+            f"{result.ok} of {requests} requests answered 2xx under valgrind: "
+            f"{result.status_codes} {result.error_kinds}"
+        )
+    return cmd
