@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
 from bench import REPO
-from bench.render import html, report
+from bench.render import headline, html, report
 from bench.render.markdown import TIMES
 
 DATA = Path(__file__).parent / "data"
@@ -279,3 +279,29 @@ def test_signs_decimals_and_words_sort_as_numbers_then_words(
     header.click()
     assert [row[0] for row in rows(table)] == ["e", "f", "a", "d", "b", "c"]
     assert complaints(browser) == []
+
+
+@pytest.mark.slow
+def test_the_first_screen_holds_the_headline_plot_and_its_sentence(
+    loaded: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """At 1280x800, the first thing a reader sees: the sentence and the whole headline plot."""
+    loaded.set_window_size(1280, 800)
+    try:
+        loaded.execute_script("window.scrollTo(0, 0)")
+        screen = loaded.execute_script("return [window.innerWidth, window.innerHeight]")
+        plot = loaded.find_element(By.CSS_SELECTOR, f'svg[aria-label="{headline.TITLE}"]')
+        top, bottom, width = loaded.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom, r.width]",
+            plot,
+        )
+        assert 0 <= top < bottom <= screen[1], (top, bottom, screen)
+        assert width > 0.6 * screen[0], width  # drawn large, not a thumbnail
+        sentence = loaded.find_element(By.XPATH, "//h1/following::p[2]/strong")
+        assert sentence.is_displayed() and "Welch's t-test over the repeats" in sentence.text
+        assert sentence.location["y"] < top
+        assert loaded.save_screenshot(str(tmp_path / "first-screen.png"))
+        keep(tmp_path / "first-screen.png")
+    finally:
+        loaded.set_window_size(1280, 900)
+    assert complaints(loaded) == []

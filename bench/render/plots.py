@@ -93,7 +93,7 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
             if fig is None:
                 continue
             fig.suptitle(TITLES[name], fontsize=11)
-            fig.text(0.01, 0.005, _caption(run), fontsize=7, ha="left", va="bottom")
+            fig.text(0.01, 0.005, caption(run), fontsize=7, ha="left", va="bottom")
             inches = fig.get_figheight()  # title and caption keep their room in tall figures
             fig.tight_layout(rect=(0, 0.25 / inches, 1, 1 - 0.35 / inches))
             fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
@@ -106,7 +106,8 @@ def _variants(cells: Sequence[CellSpec]) -> list[str]:
     return list(dict.fromkeys(c.variant for c in cells))
 
 
-def _caption(run: Run) -> str:
+def caption(run: Run) -> str:
+    """The line under every plot: the run, its profile and the machine."""
     return f"run {run.run_id}, profile {run.profile}; {run.metadata.cpu.label()}"
 
 
@@ -213,7 +214,7 @@ def _bars(
     ax.legend(fontsize=7, ncols=min(len(names), 5), loc="upper left")
 
 
-def _log(ax: Axes, which: str = "xy") -> None:
+def log_scale(ax: Axes, which: str = "xy") -> None:
     """Log scale on `which` axes, ticks as plain numbers (2000, not 2 x 10^3)."""
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     for name in which:
@@ -226,7 +227,7 @@ def _log(ax: Axes, which: str = "xy") -> None:
 
 def _percentile_axis(ax: Axes) -> None:
     """An x axis of 1/(1 - p), log scale, ticks at p50 ... p99.99."""
-    _log(ax)
+    log_scale(ax)
     ax.set_xticks([1 / (1 - p / 100) for p in TICKS], [f"p{p:g}" for p in TICKS])
     ax.set_xlabel("percentile (axis: 1 / (1 - p))")
     ax.set_ylabel("latency, ms (log)")
@@ -306,7 +307,7 @@ def _against(run: Run, colours: dict[str, str], axis: str, xlabel: str) -> Figur
                     label=label,
                 )
                 line.set_gid("-".join(c.id for c, _ in points))
-        _log(ax, "x")
+        log_scale(ax, "x")
         ax.set_xticks(sorted({v for v in sweep.axes[axis] if isinstance(v, int)}))
         ax.set_xlabel(xlabel + " (log)")
         ax.set_ylabel("requests per second (median)")
@@ -346,7 +347,7 @@ def _open_loop(run: Run, colours: dict[str, str]) -> Figure | None:
                 )
             if points:
                 ax.plot(*zip(*points, strict=True), "-", color=colours[name], label=name)
-        _log(ax)
+        log_scale(ax)
         ax.set_xlabel("offered rate, requests per second (log)")
         ax.set_ylabel(f"{key} latency, ms (log)")
         ax.set_title(f"{key} from each request's intended send time (hollow: saturated){failed}")
@@ -389,7 +390,7 @@ def _efficiency(run: Run, colours: dict[str, str]) -> Figure | None:
             ax.scatter([x], [rps], color=colours[cell.variant], label=cell.variant, gid=cell.id)
     left.set_xlabel("server CPU per request (ms, median)")
     right.set_xlabel("server peak RSS (MiB, median, log)")
-    _log(right, "x")
+    log_scale(right, "x")
     for ax in (left, right):
         ax.set_ylabel("requests per second (median)")
         ax.set_ylim(bottom=0)

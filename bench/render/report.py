@@ -19,6 +19,7 @@ from bench.render import (
     counts,
     details,
     flame,
+    headline,
     limits,
     openloop,
     plots,
@@ -40,10 +41,17 @@ MEASURED = (
 
 
 def title(page: Page) -> str:
-    """The run's heading: which run, its profile and date, what it measured."""
+    """The run's heading: which run, its profile, its date and machine."""
     run = page.run
     started = run.metadata.started_at or "unknown date"
-    text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}. {MEASURED}"
+    text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}"
+    return f"{text}, {run.metadata.cpu.label()}."
+
+
+def method(page: Page) -> str:
+    """What the run measured and how: the endpoint, the loops, the medians, the order."""
+    run = page.run
+    text = f"## How it was measured\n\n{MEASURED}"
     if run.plan.note:
         text += f"\n\n{run.plan.note}"
     if run.plan.seed is not None:
@@ -68,14 +76,16 @@ def missing(page: Page) -> str:
 
 def plot_links(page: Page) -> str:
     """Every plot drawn beside the report, in reading order."""
-    if not page.plots:
+    images = [f"![{name}]({file})" for name, file in page.plots.items() if name != headline.TITLE]
+    if not images:
         return ""
-    images = [f"![{name}]({file})" for name, file in page.plots.items()]
     return "## Plots\n\n" + "\n\n".join(images)
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("Title", title),
+    Section("Headline", headline.section),
+    Section("How it was measured", method),
     Section("Missing cells", missing),
     Section("Head ÷ baseline", ab.section),
     Section("Reproduction of the published comparison", reproduction.section),
@@ -133,7 +143,8 @@ def write_report(run_dir: Path) -> Path:
     """Load `run_dir/results.json`, draw the plots beside it and write `run_dir/report.md` and
     `run_dir/report.html` (nothing outside `run_dir`); return the Markdown report."""
     run = load(run_dir / "results.json")
-    plot_files = plots.draw(run, run_dir)
+    reference = Page(run).reference
+    plot_files = headline.draw(run, run_dir, reference) | plots.draw(run, run_dir)
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
     write_page(path)
