@@ -1,5 +1,6 @@
 """`python -m bench` as a user runs it: one-line usage errors, and `serve` end to end."""
 
+import argparse
 import json
 import os
 import re
@@ -70,6 +71,60 @@ def test_bad_command_line_is_one_line(args: tuple[str, ...], says: str) -> None:
     assert says in line, line
 
 
+def value_arguments() -> list[tuple[str, list[str], str]]:
+    """Every argument of every command that takes a value, from the grammar itself: (command,
+    the arguments that give it an empty value, the name the refusal must say)."""
+    from bench.cli.grammar import build_parser
+
+    parser = build_parser()
+    needed = {"serve": ["axum"], "flamegraph": ["axum"], "compare": ["default"]}
+    found = [("", ["--matrix", "", "report"], "--matrix")]
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for command, sub in commands.choices.items():
+        positionals = [a for a in sub._actions if not a.option_strings]
+        for action in sub._actions:
+            if action.nargs == 0 or action.dest == "help":
+                continue
+            if action.option_strings:
+                args = [command, *needed.get(command, []), action.option_strings[0], ""]
+                found.append((command, args, action.option_strings[0]))
+            else:
+                at = positionals.index(action)
+                given = [*needed.get(command, []), "latest"][:at]
+                found.append((command, [command, *given, ""], str(action.metavar or action.dest)))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [case[1:] for case in value_arguments()],
+    ids=[f"{c[0] or 'top'}:{c[2]}" for c in value_arguments()],
+)
+def test_every_argument_given_an_empty_value_is_one_line_and_starts_nothing(
+    args: list[str], name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--variants "$VARS"` with VARS unset never means "all": every value-taking argument of
+    every command refuses an empty or blank value, before anything is read, built or started."""
+    from bench.cli import main
+
+    before = tree(REPORTS)
+    for blank in ("", "  "):
+        assert main([blank if a == "" else a for a in args]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"bench: error: {name} is empty: give it a value"), err
+    assert psutil.Process().children() == []
+    assert tree(REPORTS) == before
+
+
+def test_the_grammar_has_the_arguments_the_table_above_tries() -> None:
+    names = {(c, n) for c, _, n in value_arguments()}
+    expected = [("run", "--variants"), ("run", "--out"), ("run", "--db"), ("serve", "variant"),
+                ("compare", "RUN_B"), ("report", "RUN_DIR"), ("flamegraph", "--pin")]  # fmt: skip
+    assert set(expected) <= names
+    assert len(names) > 60
+
+
 def tree(root: Path) -> list[tuple[str, int]]:
     """Every path under `root` with its modification time, to tell whether anything changed."""
     return sorted((str(p), p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")])
@@ -113,6 +168,15 @@ BAD_INPUT = [
     ("pin-cpu", ["--pin", "server=0,db=0,loadgen=4096"], {}, "not available"),
     ("pin-and-no-pin", ["--pin", "server=0,db=0,loadgen=0", "--no-pin"], {}, "contradict"),
     ("db", ["--db", "sqlite"], {}, "unknown database provider 'sqlite'"),
+    ("db-case", ["--db", "Embedded"], {}, "unknown database provider 'Embedded'"),
+    ("variants-empty", ["--variants", ""], {}, "--variants is empty"),
+    ("variants-empty-item", ["--variants", "axum,"], {}, "--variants 'axum,' has an empty item"),
+    ("profile-empty", ["--profile", ""], {}, "--profile is empty"),
+    ("out-empty", ["--out", ""], {}, "--out is empty"),
+    ("pin-empty", ["--pin", " "], {}, "--pin is empty"),
+    ("shard-empty", ["--shard", ""], {}, "--shard is empty"),
+    ("duration-empty", ["--duration", ""], {}, "--duration is empty"),
+    ("runtime-empty-item", ["--runtime", "uvicorn,"], {}, "write e.g. --runtime uvicorn,granian"),
     ("flag", ["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
     ("out-under-a-file", ["--out", "/dev/null/run"], {}, "cannot be created"),
     ("out-a-file", ["--out", "/dev/null"], {}, "is a file"),

@@ -2,9 +2,9 @@
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bench import REPO
 from bench.errors import UsageError
@@ -29,10 +29,32 @@ MATRIX_HELP = (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit code 2."""
+    """argparse that reports a usage error as one line and exit code 2, and refuses an empty
+    value for any argument (`--variants "$VARS"` with VARS unset never means "all")."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        """As argparse's, an argument that takes a value checked to be given (not blank)."""
+        if kwargs.get("action", "store") == "store":
+            name = names[0] if names[0].startswith("-") else kwargs.get("metavar", names[0])
+            kwargs["type"] = _given(str(name), kwargs.get("type"))
+        return super().add_argument(*names, **kwargs)
+
+
+def _given(name: str, convert: Callable[[str], Any] | None) -> Callable[[str], Any]:
+    """`convert` (or the text itself) after refusing an empty or blank value for `name`."""
+
+    def given(text: str) -> Any:
+        if not text.strip():
+            raise UsageError(
+                f"{name} is empty: give it a value (an unset shell variable reads as empty)"
+            )
+        return convert(text) if convert is not None else text
+
+    given.__name__ = getattr(convert, "__name__", "str")  # argparse's "invalid int value"
+    return given
 
 
 def _seed(text: str) -> int:
@@ -92,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="render report.md, report.html and the plots from results.json alone; "
         "several runs (shards) are merged into one",
     )
-    p.add_argument("runs", nargs="*", type=Path, help="run folders (default: reports/latest)")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run folders (default: reports/latest)",
+    )
     p.add_argument("--out", type=Path, help="folder for a merged run (default: a new run folder)")
     _add_compare_parser(sub)
     sub.add_parser(

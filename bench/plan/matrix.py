@@ -159,8 +159,13 @@ def select(names: str | Collection[str] | None) -> list[Variant]:
     if names is None:
         return [v for v in known.values() if not v.opt_in]
     wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    if "" in wanted:
+        given = names if isinstance(names, str) else ",".join(names)
+        raise UsageError(
+            f"--variants {given!r} has an empty item; write e.g. --variants axum,fastapi-tuned"
+        )
     unknown = [n for n in wanted if n not in known]
-    if unknown or not wanted or "" in wanted:
+    if unknown or not wanted:
         raise UsageError(
             f"unknown variant {', '.join(map(repr, unknown)) or '(none given)'}; "
             f"known variants: {', '.join(known)}"

@@ -101,7 +101,8 @@ def parse_axis(axis: str, text: str) -> list[Any]:
     """A comma-separated command-line list for `axis`, e.g. "1,10,100" or "on,off"."""
     items = [t.strip() for t in str(text).split(",")]
     if "" in items:
-        raise UsageError(f"--{axis} {text!r} has an empty item; write e.g. --{axis} 1,10")
+        example = {"runtime": "uvicorn,granian", "keepalive": "on,off"}.get(axis, "1,10")
+        raise UsageError(f"--{axis} {text!r} has an empty item; write e.g. --{axis} {example}")
     if axis == "keepalive":
         flags = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
         if bad := [t for t in items if t.lower() not in flags]:
