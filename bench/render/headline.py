@@ -138,5 +138,5 @@ def _ab(run: Run) -> str:
         f"Head ÷ baseline: {len(moved)} of {len(closed)} closed-loop cells changed "
         f"significantly in throughput; the largest move, {largest.variant} "
         f"{TIMES}{largest.throughput.ratio:.3g}: {verdict.text(largest.throughput.verdict)} "
-        "(paired t-test over rounds, Holm-adjusted)."
+        "(paired t-test over rounds, Bonferroni-adjusted)."
     )
