@@ -9,7 +9,7 @@ import pytest
 from bench.analysis import latency
 from bench.model import store
 from bench.model.results import Cell, Run
-from bench.render import plots
+from bench.render import plots, style
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = Path(__file__).parent.parent / "reports" / "published" / "default" / "results.json"
@@ -93,7 +93,7 @@ def test_plots_read_in_light_and_dark_themes(tmp_path: Path) -> None:
     plots.draw(store.load(REFERENCE), tmp_path)
     text = (tmp_path / "throughput.svg").read_text()
     assert "fill: #ffffff" not in text and "fill:#ffffff" not in text  # no white background
-    assert plots.INK in text
+    assert style.INK in text
 
 
 def test_no_measured_cell_draws_nothing(tmp_path: Path) -> None:

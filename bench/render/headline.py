@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display on servers or in CI
+
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -13,7 +16,7 @@ from matplotlib.figure import Figure
 from bench.analysis import ab
 from bench.analysis.headline import Finding, Headline, Interval, Point, headline, log_axis
 from bench.model.results import Run
-from bench.render import plots, verdict
+from bench.render import style, verdict
 from bench.render.markdown import TIMES, fmt_ms, fmt_rps
 from bench.render.page import Page
 
@@ -27,12 +30,11 @@ def draw(run: Run, out_dir: Path, reference: str | None) -> dict[str, str]:
     found = headline(run, reference)
     if found is None:
         return {}
-    names = list(dict.fromkeys(c.variant for c in run.plan.cells))
-    colours = {n: plots.PALETTE[i % len(plots.PALETTE)] for i, n in enumerate(names)}
-    with matplotlib.rc_context(plots.STYLE):
+    colours = style.palette(run)
+    with matplotlib.rc_context(style.STYLE):
         fig = figure(found, colours)
         fig.suptitle(f"{TITLE} ({found.shape})", fontsize=11)
-        fig.text(0.01, 0.01, plots.caption(run), fontsize=7, ha="left", va="bottom")
+        fig.text(0.01, 0.01, style.caption(run), fontsize=7, ha="left", va="bottom")
         fig.tight_layout(rect=(0, 0.06, 1, 0.95))
         fig.savefig(out_dir / FILE, format="svg", metadata={"Date": None})
         plt.close(fig)
@@ -72,17 +74,17 @@ def _panel(
             whisker = [[value.median - max(value.low, floor)], [value.high - value.median]]
             right = value.high
         bars = ax.barh(
-            [y], [value.median], xerr=whisker, color=colours.get(point.variant, plots.INK),
-            ecolor=plots.INK, capsize=3, height=0.6,
+            [y], [value.median], xerr=whisker, color=colours.get(point.variant, style.INK),
+            ecolor=style.INK, capsize=3, height=0.6,
         )  # fmt: skip
         bars.patches[0].set_gid(f"{point.cell_id}-{xlabel.split()[0]}")
         ax.annotate(
             fmt(value.median), (right, y), xytext=(5, 0), textcoords="offset points",
-            va="center", fontsize=7, color=plots.INK,
+            va="center", fontsize=7, color=style.INK,
         )  # fmt: skip
     ax.set_yticks(list(rows), [p.variant for p in points])
     if log:
-        plots.log_scale(ax, "x")
+        style.log_scale(ax, "x")
         xlabel += ", log scale"
     ax.set_xlim(left=floor)
     ax.margins(x=0.25)

@@ -16,7 +16,6 @@ check that every cell is drawn; a caption names the run and the machine.
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -25,32 +24,12 @@ matplotlib.use("Agg")  # before pyplot: no display on servers or in CI
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-from matplotlib.typing import RcKeyType
 
 from bench.analysis import ceilings, efficiency, latency, openloop, stats
 from bench.model.plan import CellSpec, Sweep, axis_value, by_axes
 from bench.model.results import Cell, Run
+from bench.render.style import INK, STYLE, caption, log_scale, palette
 
-INK = "#8b949e"  # GitHub's muted grey: legible on its light and dark backgrounds
-STYLE: dict[RcKeyType, Any] = {
-    "figure.facecolor": "none",
-    "axes.facecolor": "none",
-    "savefig.transparent": True,
-    "svg.fonttype": "none",  # text stays text: smaller files, searchable labels
-    "svg.hashsalt": "pybench",  # the same run draws the same file (no random clip-path ids)
-    "font.size": 9,
-    "text.color": INK,
-    "axes.labelcolor": INK,
-    "axes.edgecolor": INK,
-    "axes.titlecolor": INK,
-    "xtick.color": INK,
-    "ytick.color": INK,
-    "grid.color": INK,
-    "grid.alpha": 0.3,
-    "legend.frameon": False,
-}
-PALETTE = [matplotlib.colors.to_hex(c) for c in matplotlib.color_sequences["tab10"]]
 LABELLED = 12  # bars per panel that still have room for their values
 TICKS = (50.0, 90.0, 99.0, 99.9, 99.99)
 CellValue = Callable[[Cell], tuple[float, float | None, float | None] | None]
@@ -73,9 +52,7 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not any(c.ok for c in run.cells):
         return {}
-    colours: dict[str, str] = {
-        n: PALETTE[i % len(PALETTE)] for i, n in enumerate(_variants(run.plan.cells))
-    }
+    colours = palette(run)
     makers: dict[str, Callable[[Run, dict[str, str]], Figure | None]] = {
         "throughput": lambda r, c: _per_cell(r, c, _rps, "requests per second (median, 95% CI)"),
         "latency": _latency,
@@ -104,11 +81,6 @@ def draw(run: Run, out_dir: Path) -> dict[str, str]:
 
 def _variants(cells: Sequence[CellSpec]) -> list[str]:
     return list(dict.fromkeys(c.variant for c in cells))
-
-
-def caption(run: Run) -> str:
-    """The line under every plot: the run, its profile and the machine."""
-    return f"run {run.run_id}, profile {run.profile}; {run.metadata.cpu.label()}"
 
 
 def _closed(run: Run, sweep: Sweep) -> list[Cell]:
@@ -212,17 +184,6 @@ def _bars(
     ax.margins(y=0.25)  # room for the legend above the bars
     ax.grid(axis="y")
     ax.legend(fontsize=7, ncols=min(len(names), 5), loc="upper left")
-
-
-def log_scale(ax: Axes, which: str = "xy") -> None:
-    """Log scale on `which` axes, ticks as plain numbers (2000, not 2 x 10^3)."""
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    for name in which:
-        axis = ax.xaxis if name == "x" else ax.yaxis
-        getattr(ax, f"set_{name}scale")("log")
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(plain)
-        axis.set_minor_formatter(NullFormatter())
 
 
 def _percentile_axis(ax: Axes) -> None:
