@@ -34,3 +34,16 @@ def state_dir() -> Path:
     path = Path(base) / "pybench"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def link_latest(run_dir: Path) -> None:
+    """Point reports/latest at `run_dir` (a relative symlink, replaced atomically) when the
+    run is kept under reports/; a run written elsewhere (--out /tmp/..., a test's) is not
+    "the latest" of this checkout."""
+    latest = REPORTS / "latest"
+    if not in_reports(run_dir):
+        return
+    tmp = latest.with_name(".latest.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(run_dir, latest.parent))
+    os.replace(tmp, latest)

@@ -190,6 +190,13 @@ BAD_INPUT = [
     ("out-unwritable", ["--out", f"{NO_INODES}/run"], {}, f"{NO_INODES} is not writable"),
     ("disk-out", ["--out", f"{TINY}/run"], {}, "not enough disk space for the run folder"),
     ("disk-tmp", [], {"TMPDIR": str(TINY)}, "not enough disk space for the throwaway Postgres"),
+    ("net", ["--net", "moon"], {}, "--net 'moon' is unknown; use loopback, namespaces"),
+    ("db-rtt-word", ["--net", "namespaces", "--db-rtt-ms", "1x"], {}, "not a list of millisec"),
+    ("db-rtt-range", ["--net", "namespaces", "--db-rtt-ms", "0,500"], {}, "--db-rtt-ms 500 is"),
+    ("http-rtt-range", ["--net", "namespaces", "--http-rtt-ms", "-1"], {}, "--http-rtt-ms -1 is"),
+    ("net-no-ip", ["--net", "namespaces"], {"PATH": "/nonexistent"}, "`ip` is not on PATH"),
+    ("net-external", ["--net", "namespaces", *EXTERNAL], {"DATABASE_URL": UNREACHABLE}, "stays"),
+    ("net-soak", ["--net", "namespaces", "--soak", "1m"], {}, "--soak runs on loopback only"),
 ]
 
 

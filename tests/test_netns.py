@@ -157,3 +157,62 @@ def test_a_server_and_its_database_in_namespaces_answer_and_leave_nothing(
     assert not any(netns.exists(p.netns) for p in topology.namespaces)
     record = registry.current()
     assert record is None or (record.netns == [] and record.children == [])
+
+
+def ours(pid: int) -> list[str]:
+    """The namespaces a harness of pid `pid` made that still exist."""
+    return [n for n in listed().split() if n.startswith(f"pybench-{pid}-")]
+
+
+NS_RUN = ("--profile", "smoke", "--variants", "axum", "--no-build", "--net", "namespaces")
+
+
+@pytest.mark.slow
+def test_a_namespace_cell_answers_and_its_namespaces_are_gone_afterwards(
+    oha: Path, tmp_path: Path
+) -> None:
+    from conftest import build_once
+    from test_leftovers import harness
+
+    build_once("axum")
+    out = tmp_path / "run"
+    proc = harness(["run", *NS_RUN, "--out", str(out)], tmp_path / "state", f"ns-{time.time()}")
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    (cell,) = json.loads((out / "results.json").read_text())["cells"]
+    assert cell["params"]["net"] == "namespaces" and not cell.get("error")
+    (repeat,) = cell["repeats"]
+    assert repeat["load"]["ok"] > 0 and repeat["failure"] is None
+    assert 0 < repeat["rtt_ms"]["db"] < 1 and 0 < repeat["rtt_ms"]["http"] < 1
+    assert "--host" in cell["oha_command"] and "10.201.0.2" in cell["oha_command"][-1]
+    assert not ours(proc.pid)
+    assert not list((tmp_path / "state" / "pybench" / "running").glob("*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_a_namespace_run_stopped_mid_cell_leaves_no_namespace(
+    oha: Path, tmp_path: Path, how: signal.Signals
+) -> None:
+    """Ctrl-C: the run removes them itself; SIGKILL: the next start does."""
+    from conftest import build_once
+    from test_leftovers import harness, mid_cell
+
+    build_once("axum")
+    state, marker = tmp_path / "state", f"ns-{how.name}-{time.time()}"
+    args = ["run", *NS_RUN, "--requests", "100000", "--out", str(tmp_path / "a")]
+    proc = harness(args, state, marker)
+    recorded = mid_cell(proc, marker, tmp_path / "a")
+    assert len(recorded["netns"]) == 3 and len(ours(proc.pid)) == 3  # type: ignore[arg-type]
+    proc.send_signal(how)
+    proc.communicate(timeout=60)
+    if how == signal.SIGKILL:
+        assert len(ours(proc.pid)) == 3  # orphans, until the next start
+        nxt = harness(["run", *NS_RUN, "--out", str(tmp_path / "b")], state, f"next-{marker}")
+        _, stderr = nxt.communicate(timeout=300)
+        assert nxt.returncode == 0, stderr
+        assert f"network namespace pybench-{proc.pid}-database" in stderr
+    assert not ours(proc.pid)
+    assert not list((state / "pybench" / "running").glob("*.json"))
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "db-" not in links and "http-" not in links  # no link was ever in this namespace

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import REPO, interrupts
+from bench import REPO, interrupts, paths
 from bench.cli import compare, count, exports, flamegraph, grammar, soak
 from bench.errors import BenchError, UsageError
 from bench.load import exclusive, leftovers, oha, registry
@@ -24,7 +24,7 @@ from bench.model.provider import Provider
 from bench.model.results import Run
 from bench.plan import matrix, pinning, profiles, shards
 from bench.plan.describe import describe, duration
-from bench.run import preflight, resume, runner, setup
+from bench.run import network, preflight, resume, runner, setup
 from bench.run.progress import RunProgress
 from bench.sut import baseline, database, locks, variants
 from bench.sut.verify import verify
@@ -191,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--soak watches one variant over time; --baseline does not apply")
         if args.flamegraphs:
             raise UsageError("--soak watches memory; record flamegraphs with `flamegraph`")
+        if any(c.params.net != "loopback" for c in plan.cells):
+            raise UsageError("--soak runs on loopback only: drop --net (and the round trips)")
         plan, pace = soak.check(args, plan)
         run_dir = _run_dir(args.out)
         _prepare("run --soak", args.db, args.db_cleanup, run_dir)
@@ -202,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.shard:
         plan = shards.select(plan, *shards.parse(args.shard), known)
+    plan = network.preflight(plan, args.db)  # root, ip, tc; netem for the added round trips
     cpus = _cpu_plan(args)
     if args.dry_run:
         _check_db(args.db, args.db_cleanup, connect=False)
@@ -308,7 +311,7 @@ def _report_if_measured(run_dir: Path) -> None:
     if not any(cell.repeats for cell in store.load(path).cells):
         print(f"nothing was measured: no report; {path} says why", flush=True)
         return
-    runner.link_latest(run_dir)
+    paths.link_latest(run_dir)
     print(f"report: {exports.write(run_dir)}", flush=True)
 
 

@@ -9,6 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
+from bench import paths
 from bench.cli import exports
 from bench.errors import UsageError
 from bench.load import registry, valgrind
@@ -102,7 +103,7 @@ def cmd_count(
         run.finished_at = runner.now()
         save(run, run_dir / "results.json")
         if any(c.lives for c in run.counts):
-            runner.link_latest(run_dir)
+            paths.link_latest(run_dir)
             print(f"report: {exports.write(run_dir)}", flush=True)
     for cell in run.counts:
         if cell.error:

@@ -47,6 +47,8 @@ def check(args: argparse.Namespace) -> tuple[Plan, int | None]:
                     f"a flamegraph profiles one cell: give one value for --{axis}, not {text!r}"
                 )
             overrides[axis] = values
+    if overrides.get("net", ["loopback"]) != ["loopback"]:
+        raise UsageError("a flamegraph runs on loopback only: drop --net (and the round trips)")
     plan = profiles.build(profile, [variant], measure, overrides, rates=[])
     (job,) = recording.jobs(plan, {variant.name: variant})
     one = Plan(profile=plan.profile, measure=measure, sweeps=[], cells=[job.spec])

@@ -20,6 +20,12 @@ AXIS_HELP = {
     "concurrency": "oha connections (-c), e.g. 1,10,100",
     "keepalive": "reuse connections: on, off or on,off (bare --keepalive: on)",
     "limit": "rows per response, e.g. 1,100,1000",
+    "net": "where oha, the server and the database run: loopback (127.0.0.1) or namespaces "
+    "(a network namespace each, joined by veth links; root, ip and tc)",
+    "db_rtt_ms": "with --net namespaces: the round trip added between the server and the "
+    "database, in ms, e.g. 0,0.2,1,2 (netem)",
+    "http_rtt_ms": "with --net namespaces: the round trip added between oha and the server, "
+    "in ms, e.g. 0,1 (netem)",
 }
 
 
@@ -223,7 +229,8 @@ def _add_axes(p: argparse.ArgumentParser) -> None:
                 "--keepalive", nargs="?", const="on", metavar="LIST", help=AXIS_HELP[axis]
             )
         else:
-            p.add_argument(f"--{axis}", metavar="LIST", help=AXIS_HELP[axis])
+            option = f"--{profiles.flag(axis)}"
+            p.add_argument(option, dest=axis, metavar="LIST", help=AXIS_HELP[axis])
     p.add_argument("--no-keepalive", dest="keepalive", action="store_const", const="off")
 
 

@@ -42,6 +42,23 @@ class Params(Model):
     rate: float | None = Field(
         None, description="open loop: the offered rate as a fraction of the closed-loop median"
     )
+    net: Literal["loopback", "namespaces"] = Field(  # absent when loopback: ids unchanged
+        "loopback",
+        exclude_if=lambda v: v == "loopback",
+        description="loopback: every role in the harness's network namespace (127.0.0.1); "
+        "namespaces: oha, the server and the database each in a namespace of their own, "
+        "joined by veth links",
+    )
+    db_rtt_ms: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="namespaces: the round trip added between the server and the database (ms)",
+    )
+    http_rtt_ms: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="namespaces: the round trip added between oha and the server (ms)",
+    )
 
     def closed(self) -> "Params":
         """The closed-loop cell an open-loop cell takes its rate from (itself if closed)."""
@@ -63,6 +80,9 @@ class Params(Model):
             parts.append(f"workers={self.workers}")
         if self.runtime is not None:
             parts.append(f"runtime={self.runtime}")
+        if self.net == "namespaces":
+            parts += [f"net={self.net}", f"db_rtt={self.db_rtt_ms:g}ms"]
+            parts += [f"http_rtt={self.http_rtt_ms:g}ms"] if self.http_rtt_ms else []
         mode = f"open@{self.rate:.0%}" if self.mode == "open" and self.rate else self.mode
         return " ".join([*parts, mode])
 
@@ -199,7 +219,7 @@ def by_axes(cells: list[C], axes: dict[str, list[Any]]) -> dict[str, list[C]]:
     names = {"concurrency": "c"}
     groups: dict[str, list[C]] = {}
     for cell in cells:
-        values = cell.params.model_dump()
+        values = {a: getattr(cell.params, a) for a in axes}
         parts = [
             f"{names.get(a, a)}={axis_value(values[a] if values[a] is not None else listed[0])}"
             for a, listed in axes.items()

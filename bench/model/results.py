@@ -29,7 +29,9 @@ SCHEMA_VERSION together):
                Later, without a bump: a counted run's `counts` (server instructions per
                request under valgrind's callgrind, one figure per server life, with
                valgrind's version and command, `bench.model.counts`) and its
-               `count_threshold_pct`; the CPU's `flags` and the host's `libc`.
+               `count_threshold_pct`; the CPU's `flags` and the host's `libc`; the topology
+               parameters `net`, `db_rtt_ms` and `http_rtt_ms` (absent on loopback: ids
+               unchanged) and each repeat's measured `rtt_ms`.
 """
 
 from collections.abc import Iterable
@@ -130,6 +132,12 @@ class Repeat(Model):
     sampler_cpu_pct: float | None = Field(None, description="the sampler's own cost")
     canary: Canary | None = Field(  # absent from the file when None: older runs' files unchanged
         None, exclude_if=lambda v: v is None, description="the machine canary around this repeat"
+    )
+    rtt_ms: dict[str, float] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="net = namespaces: each link's round trip (db, http) measured from inside "
+        "the namespaces before the load, ms (median of TCP handshakes)",
     )
 
 

@@ -14,7 +14,15 @@ from bench.errors import UsageError
 from bench.model.plan import CellSpec, Measure, Params, Plan, Skip, Sweep
 from bench.plan.matrix import Variant, reference, table
 
-AXES = ("runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit")
+AXES = (
+    "runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit",
+    "net", "db_rtt_ms", "http_rtt_ms",
+)  # fmt: skip
+# The topology axes' defaults, when a matrix file names none (a sweep lists them only when
+# it leaves loopback, so the plans of older matrix files are unchanged).
+NETWORK_AXES: dict[str, list[Any]] = {"net": ["loopback"], "db_rtt_ms": [0.0], "http_rtt_ms": [0.0]}
+NETS = ("loopback", "namespaces")
+RTT_BOUNDS_MS = (0.0, 100.0)  # an added round trip, in milliseconds
 BOUNDS = {
     "workers": (1, 64),
     "pool": (1, 50),
@@ -108,6 +116,14 @@ def parse_axis(axis: str, text: str) -> list[Any]:
         if bad := [t for t in items if t.lower() not in flags]:
             raise UsageError(f"--keepalive {bad[0]!r} is not on or off; write --keepalive on,off")
         return check_axis(axis, [flags[t.lower()] for t in items])
+    if axis in NETWORK_AXES and axis != "net":
+        try:
+            return check_axis(axis, [float(t) for t in items])
+        except ValueError:
+            raise UsageError(
+                f"--{flag(axis)} {text!r} is not a list of milliseconds; write e.g. "
+                f"--{flag(axis)} 0,0.2,1,2"
+            ) from None
     if axis in BOUNDS:
         if bad := [t for t in items if not t.isdigit()]:
             raise UsageError(f"--{axis} {bad[0]!r} is not a whole number; write e.g. --{axis} 1,10")
@@ -122,10 +138,20 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
     values = list(dict.fromkeys(values))
     if not values:
         raise UsageError(f"axis {axis} has no values; give at least one")
-    choices = {"runtime": ("auto", *table()["runtimes"])}.get(axis)
+    choices = {"runtime": ("auto", *table()["runtimes"]), "net": NETS}.get(axis)
     for value in values:
         if choices is not None and value not in choices:
             raise UsageError(f"--{axis} {value!r} is unknown; use {', '.join(choices)}")
+        if axis in ("db_rtt_ms", "http_rtt_ms"):
+            lo, hi = RTT_BOUNDS_MS
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not lo <= value <= hi
+            ):
+                raise UsageError(
+                    f"--{flag(axis)} {value:g} is out of range; use {lo:g}-{hi:g} (milliseconds)"
+                )
         if axis in BOUNDS:
             lo, hi = BOUNDS[axis]
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -133,6 +159,11 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
         if axis == "keepalive" and not isinstance(value, bool):
             raise UsageError(f"keepalive {value!r} is not on or off")
     return values
+
+
+def flag(axis: str) -> str:
+    """The command-line option of `axis`, without its dashes (db_rtt_ms: db-rtt-ms)."""
+    return axis.replace("_", "-")
 
 
 def parse_rates(given: str) -> list[float]:
@@ -157,19 +188,22 @@ def check_rates(rates: Sequence[float]) -> list[float]:
 
 def _sweeps(
     profile: str, overrides: dict[str, list[Any]], rates: Sequence[float] | None
-) -> Iterator[tuple[str, dict[str, list[Any]], list[float]]]:
-    """Each sweep: its name, its axes, and its open-loop rates (`rates` if given, else the
-    sweep's or the profile's `open_loop`)."""
+) -> Iterator[tuple[str, dict[str, list[Any]], list[float], list[str] | None]]:
+    """Each sweep: its name, its axes, its open-loop rates (`rates` if given, else the
+    sweep's or the profile's `open_loop`) and the variants it is limited to (None: all)."""
     spec = _profile(profile)
-    base = {**table()["axes"], **spec.get("axes", {})}
+    base = {**NETWORK_AXES, **table()["axes"], **spec.get("axes", {})}
     for raw in spec.get("sweeps") or [{}]:
         sweep = dict(raw)
         name = sweep.pop("name", None)
         own = sweep.pop("open_loop", spec.get("open_loop", []))
+        only = sweep.pop("variants", None)
         axes = {axis: check_axis(axis, v) for axis, v in {**base, **sweep, **overrides}.items()}
         varying = [a for a in AXES if len(axes[a]) > 1]
         title = name or " x ".join(varying) or "single shape"
-        yield title, {a: axes[a] for a in AXES}, check_rates(own if rates is None else rates)
+        kept = [a for a in AXES if a not in NETWORK_AXES or axes["net"] != ["loopback"]]
+        axes = {a: axes[a] if a in kept else NETWORK_AXES[a] for a in AXES}
+        yield title, axes, check_rates(own if rates is None else rates), only
 
 
 def build(
@@ -188,12 +222,12 @@ def build(
     cells: dict[str, CellSpec] = {}
     skips: list[Skip] = []
     sweeps = []
-    for name, axes, sweep_rates in _sweeps(profile, overrides, rates):
+    for name, axes, sweep_rates, only in _sweeps(profile, overrides, rates):
         ids: list[str] = []
         for combo in itertools.product(*axes.values()):
             wanted = dict(zip(axes, combo, strict=True))
             shape: list[CellSpec] = []
-            for variant in variants:
+            for variant in (v for v in variants if only is None or v.name in only):
                 spec, reason = _resolve(variant, wanted)
                 if spec is None or (reason and spec.id in cells):
                     skip = Skip(variant=variant.name, axes=wanted, reason=reason)
@@ -204,7 +238,8 @@ def build(
             for spec in shape:
                 cells.setdefault(spec.id, spec)
                 ids += [] if spec.id in ids else [spec.id]
-        sweeps.append(Sweep(name=name, axes=axes, cells=ids))
+        shown = {a: v for a, v in axes.items() if a not in NETWORK_AXES or v != NETWORK_AXES[a]}
+        sweeps.append(Sweep(name=name, axes=shown, cells=ids))
     if not cells:
         raise UsageError(
             f"every cell of this plan is skipped ({skips[0].reason if skips else 'no variants'}); "
@@ -235,7 +270,8 @@ def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None,
         return None, f"{variant.name} runs on {', '.join(variant.runtimes)} only"
     moot = [] if variant.python else ["runtime", "workers"]
     moot += [] if variant.overflow else ["overflow"]
-    params = {**wanted, **dict.fromkeys(moot)}
+    links = ["db_rtt_ms", "http_rtt_ms"] if wanted["net"] == "loopback" else []
+    params = {**wanted, **dict.fromkeys(moot + links)}
     if variant.python and wanted["runtime"] == "auto":
         params["runtime"] = variant.runtime
     cell = CellSpec(variant=variant.name, params=Params(**params))
@@ -249,12 +285,15 @@ def _resolve(variant: Variant, wanted: dict[str, Any]) -> tuple[CellSpec | None,
         axes = f"{' and '.join(dropped)} {'axes mean' if len(dropped) > 1 else 'axis means'}"
         why = "; ".join(NOT_APPLICABLE[a] for a in dropped)
         reason = f"the {axes} nothing for {variant.name} ({why}): measured once"
+    if [a for a in links if wanted[a]]:
+        reason = "an added round trip means nothing on loopback (no link to delay): measured once"
     return cell, reason
 
 
 def default_params() -> Params:
     """The default load shape and pool (matrix.toml's [axes]), for the run-level probes."""
     axes = {a: v[0] for a, v in table()["axes"].items() if a not in ("runtime", "workers")}
+    axes |= {"net": "loopback", "db_rtt_ms": None, "http_rtt_ms": None}  # probes: loopback
     return Params(**{**axes, "runtime": None, "workers": None, "overflow": None})
 
 

@@ -21,6 +21,7 @@ from bench.render import (
     flame,
     headline,
     limits,
+    network,
     openloop,
     plots,
     reproduction,
@@ -94,6 +95,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Machine canary", canary.section),
     Section("Plots", plot_links),
     Section("Open loop", openloop.section),
+    Section("The database across a network", network.section),
     Section("Ceilings", limits.section),
     Section("Flamegraphs", flame.section),
     Section("What ran", details.what_ran),
@@ -145,6 +147,7 @@ def write_report(run_dir: Path) -> Path:
     run = load(run_dir / "results.json")
     reference = Page(run).reference
     plot_files = headline.draw(run, run_dir, reference) | plots.draw(run, run_dir)
+    network.draw(run, run_dir)  # shown in its own section
     path = run_dir / "report.md"
     path.write_text(render(run, plot_files))
     write_page(path)

@@ -16,24 +16,25 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import interrupts
 from bench.errors import BenchError
-from bench.load import canary, latency, oha, processes
+from bench.load import canary, latency, netns, oha, processes
 from bench.load.sampling import Sampler
 from bench.model.plan import CellSpec, Params, Plan
 from bench.model.provider import Provider
 from bench.model.results import Canary, Cell, Metadata, OpenLoop, Repeat, Run, ServerInfo
 from bench.model.store import save
-from bench.paths import REPORTS, in_reports
+from bench.paths import REPORTS
 from bench.plan import matrix
 from bench.plan.matrix import Variant
 from bench.plan.order import round_order, sides
 from bench.plan.pinning import CpuPlan
-from bench.run import environment, faults, probes
+from bench.plan.topology import LOOPBACK, Topology
+from bench.run import environment, faults, network, probes
 from bench.sut import database, variants
 from bench.sut.variants import Server
 from bench.sut.verify import health, verify
@@ -94,11 +95,16 @@ def measure(run: Run, opts: Options, run_dir: Path, oha_path: Path, on_phase: Re
         os.sched_setaffinity(0, harness_cpus)  # keep the sampler off the server's CPUs
     path = run_dir / "results.json"
     try:
-        with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
+        db_cpus = opts.cpus.of("database")
+        with (
+            database.provision(opts.db_provider, cpus=db_cpus) as db,
+            network.placed(run.cells, opts.db_provider, db_cpus) as placement,
+        ):
             run.metadata.tools["postgres"] = db.server_version
             run.metadata.db_provider = db.provider
             watch = faults.DatabaseWatch(db, run.metadata.notes)
             ctx = _Context(opts, db, oha_path, run_dir, lambda: save(run, path), run.cells, watch)
+            ctx.placement = placement
             probes.measure_missing(
                 run, db, oha_path, opts.variants, opts.cpus, ctx.persist, on_phase
             )
@@ -159,6 +165,8 @@ class _Context:
     persist: Callable[[], None]  # rewrite results.json
     cells: list[Cell]  # the run's cells so far (an open-loop cell reads its closed one)
     watch: faults.DatabaseWatch
+    placement: network.Placement | None = None  # the namespaces, if any cell runs in them
+    topology: Topology = LOOPBACK  # the cell's own (its links' round trips set)
 
 
 def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None:
@@ -183,18 +191,28 @@ def _run_repeat(cell: Cell, index: int, ctx: _Context, on_phase: Report) -> None
 def _measure(cell: Cell, index: int, ctx: _Context, phase: Callable[[str], None]) -> None:
     """Start the cell's server pinned, its log appended to the cell's, and measure one repeat."""
     log = _log(cell, ctx)
+    rtt = None
+    if cell.params.net == "namespaces":  # its links set, measured before the load
+        phase("setting the links")
+        placement, topology, rtt = network.cell(ctx.placement, cell.params)
+        ctx = replace(ctx, db=placement.db, topology=topology)
     phase("starting")
     variant = ctx.opts.variants[cell.variant]
     cpus = ctx.opts.cpus.of("server")
     before = canary.read(ctx.opts.cpus.used())
-    with variants.running(
-        variant, ctx.db, params=cell.params, cpus=cpus, log_path=log, append=index > 0
-    ) as server:
+    with (
+        netns.entered(ctx.topology.client.netns),  # the harness asks as oha does
+        variants.running(
+            variant, ctx.db, params=cell.params, cpus=cpus, log_path=log, append=index > 0,
+            place=ctx.topology.server,
+        ) as server,
+    ):  # fmt: skip
         cell.artifacts["server_log"] = log.relative_to(ctx.run_dir).as_posix()
         _load_cell(cell, index, ctx, server, phase)
     if cell.repeats and cell.repeats[-1].index == index:
         after = canary.read(ctx.opts.cpus.used())
         cell.repeats[-1].canary = Canary(before=before, after=after)
+        cell.repeats[-1].rtt_ms = rtt
 
 
 def _load_cell(
@@ -213,8 +231,14 @@ def _load_cell(
         ab = ctx.opts.plan.baseline is not None  # A/B: both sides at the baseline's rate
         source = matrix.head(cell.variant) + matrix.SIDE if ab else cell.variant
         cell.open_loop = open_loop(cell, ctx.cells, source)
+    host = f"127.0.0.1:{server.port}" if server.place.netns else None  # the servers' only name
     run = oha.Invocation(  # every request recorded, for the latency histograms
-        target, cell.params, measure, open_loop=cell.open_loop, record=_recording(cell, ctx)
+        target,
+        cell.params,
+        measure,
+        open_loop=cell.open_loop,
+        record=_recording(cell, ctx),
+        host=host,
     )
     cell.oha_command = oha.command(ctx.oha, run)
     if measure.warmup_s:
@@ -263,7 +287,8 @@ def read_back(server: Server, params: Params) -> ServerInfo:
     wanted |= {"driver": variant.driver} if variant.driver else {}
     wanted |= {"pool": params.pool}
     wanted |= {"overflow": params.overflow} if params.overflow is not None else {}
-    counted = _workers(server, params.workers) if variant.python else None
+    with netns.entered(server.place.netns):  # /proc/net shows the calling namespace's sockets
+        counted = _workers(server, params.workers) if variant.python else None
     said = reported | ({"workers": counted} if variant.python else {})
     wanted |= {"workers": params.workers} if variant.python else {}
     wrong = [f"{k} {said.get(k)!r} (declared {v!r})" for k, v in wanted.items() if said.get(k) != v]
@@ -360,16 +385,3 @@ def _load(
         if code != 0:
             raise BenchError(f"oha exited with code {code}: {err.read().decode()[-300:]}")
         return out.read().decode()
-
-
-def link_latest(run_dir: Path) -> None:
-    """Point reports/latest at `run_dir` (a relative symlink, replaced atomically) when the
-    run is kept under reports/; a run written elsewhere (--out /tmp/..., a test's) is not
-    "the latest" of this checkout."""
-    latest = REPORTS / "latest"
-    if not in_reports(run_dir):
-        return
-    tmp = latest.with_name(".latest.tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(os.path.relpath(run_dir, latest.parent))
-    os.replace(tmp, latest)
