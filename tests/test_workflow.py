@@ -316,7 +316,8 @@ def test_the_ab_job_measures_head_against_base_in_one_run_and_gates(
     oha: Path, tmp_path: Path
 ) -> None:
     """The pull request's job, its scripts as written: smoke, two Python variants, the base
-    being HEAD (this checkout is the head): both sides measured, head ÷ base in the summary."""
+    being HEAD (this checkout is the head): both sides counted under valgrind and gated on,
+    then both sides timed; head ÷ base of both in the summary, the counts first."""
     folder = tmp_path / "matrix"
     folder.mkdir()
     text, marker = matrix.MATRIX.read_text(), "[profiles.smoke]\n"
@@ -324,13 +325,21 @@ def test_the_ab_job_measures_head_against_base_in_one_run_and_gates(
     (folder / "matrix.toml").write_text(text.replace(marker, marker + two))
     env = {**shim_env(tmp_path), matrix.MATRIX_ENV: str(folder / "matrix.toml")}
     job = Job("ab", tmp_path / "ab-job")
+    run_step(job, "count", env, timeout=900)
+    run_step(job, "gate", env, timeout=300)
     run_step(job, "run", env, timeout=900)
     run_step(job, "verdict", env, timeout=300)
     (upload,) = job.uses("actions/upload-artifact")
-    run = store.load(Path(expand(upload["with"]["path"], job)) / "results.json")
-    assert run.plan.baseline is not None and run.plan.baseline.commit == evaluate(BASE_SHA, job)
-    assert sorted(c.variant for c in run.cells) == [
-        "fastapi-async", "fastapi-async@baseline", "fastapi-tuned", "fastapi-tuned@baseline"
-    ]  # fmt: skip
+    folders = expand(upload["with"]["path"], job).split()
+    assert folders == [job.outputs["count"]["dir"], job.outputs["run"]["dir"]]
+    counted, timed = (store.load(Path(f) / "results.json") for f in folders)
+    both = ["fastapi-async", "fastapi-async@baseline", "fastapi-tuned", "fastapi-tuned@baseline"]
+    for run in (counted, timed):
+        assert run.plan.baseline is not None
+        assert run.plan.baseline.commit == evaluate(BASE_SHA, job)
+    assert sorted(c.variant for c in timed.cells) == both
+    assert sorted(c.variant for c in counted.counts) == both
+    assert all(len(c.lives) == 3 and c.error is None for c in counted.counts)
     summary = job.summary.read_text()
-    assert summary.startswith("## Head ÷ baseline") and "fastapi-tuned" in summary
+    assert summary.startswith("## Server instructions per request: head ÷ baseline")
+    assert "\n## Head ÷ baseline" in summary and "fastapi-tuned" in summary
