@@ -213,3 +213,26 @@ def test_reading_the_report_lists_the_sections_in_their_order() -> None:
     listed = text.split("The report's sections, from the top", 1)[1].split("\n\n", 1)[0]
     named = [" ".join(n.split()) for n in re.findall(r"\*\*(.+?)\*\*", listed, re.S)]
     assert named == [s.name for s in SECTIONS]
+
+
+def test_the_readme_shows_the_reference_run_as_it_is() -> None:
+    """The README's sentence naming the reference run, its summary table and its CPU per
+    request are the report code's rendering of reports/published/default, no other run's."""
+    from bench.model import store
+    from bench.render import readme
+
+    run = store.load(readme.REFERENCE)
+    text = README.read_text()
+    hint = "paste what `python -m bench.render.readme` prints into the README"
+    assert readme.naming(run) in " ".join(text.split()), hint
+    assert readme.summary_table(run) in text, hint
+    costs = readme.cost_table(run)
+    assert costs, "the reference run accounts no CPU seconds: regenerate it (nox -s bench)"
+    assert costs in text, hint
+
+
+def test_every_time_in_the_readme_names_the_commit_it_was_measured_at() -> None:
+    text = README.read_text().split("How long things take", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in text.splitlines()[2:]]
+    assert rows and all(re.fullmatch(r"[0-9a-f]{7,40} \|", row[-1]) for row in rows), rows
+    assert "(2026-" in README.read_text().split("reports/published/default/report.md)", 1)[1]

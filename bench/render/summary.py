@@ -14,6 +14,7 @@ from bench.render.markdown import TIMES, apart, fmt_1, fmt_3, fmt_ms, fmt_rps, t
 from bench.render.page import Page
 
 MAX_CV = 0.05
+OVER_PGBENCH = "database CPU per request ÷ per pgbench query"
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,22 @@ def _sweep(number: int, sweep: Sweep, run: Run, reference: str | None) -> str:
     return "\n\n".join(parts + (["\n".join(failed)] if failed else []))
 
 
+def first_shape(run: Run) -> list[Cell]:
+    """The closed-loop cells of the first sweep, in plan order (its table when it has one
+    shape: the published one in the default profile)."""
+    by_id = {c.id: c for c in run.cells if c.params.mode == "closed"}
+    return [by_id[i] for i in run.plan.sweeps[0].cells if i in by_id] if run.plan.sweeps else []
+
+
 def _main_table(cells: list[Cell], run: Run, reference: str | None) -> str:
     """Every figure of each cell of one shape, and the change vs the `reference` variant."""
+    return table(*main_rows(cells, run, reference))
+
+
+def main_rows(
+    cells: list[Cell], run: Run, reference: str | None
+) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of a shape's table: each row a title, then a figure per cell."""
     baseline = next((c for c in cells if c.variant == reference), None)
     header = ["", *(c.variant for c in cells)] + ([f"change vs {reference}"] if baseline else [])
     rows = []
@@ -111,10 +126,8 @@ def _main_table(cells: list[Cell], run: Run, reference: str | None) -> str:
     ratios = [efficiency.over_pgbench(c, run) for c in cells]
     if any(r is not None for r in ratios):
         shown = [f"{TIMES}{r:.2f}" if r else "n/a" for r in ratios]
-        rows.append(
-            ["database CPU per request ÷ per pgbench query", *shown] + [""] * bool(baseline)
-        )
-    return table(header, rows)
+        rows.append([OVER_PGBENCH, *shown] + [""] * bool(baseline))
+    return header, rows
 
 
 def _fmt(row: _Row, median: float | None, cell: Cell) -> str:
