@@ -150,6 +150,8 @@ def test_a_counted_run_counts_a_real_server_under_valgrind(tmp_path: Path) -> No
     first, second = (life.per_request for life in cell.lives)
     assert 100_000 < first < 10_000_000 and abs(first / second - 1) < 0.03
     assert all(life.requests == 50 for life in cell.lives)
+    own = sum(v for k, v in cell.lives[0].functions.items() if k.endswith("(bench-axum)"))
+    assert 0 < own < cell.lives[0].instructions  # its own code, named by its binary
     assert "server instructions per request" in (out / "report.md").read_text()
     saved = json.loads((out / "results.json").read_text())
     assert saved["counts"][0]["lives"][0]["per_request"] == pytest.approx(first)
@@ -212,3 +214,20 @@ def test_compare_refuses_counts_of_other_flags_or_versions(
     (line,) = result.stderr.splitlines()
     assert line.startswith("bench: error: the counts of these runs cannot be compared: ")
     assert says in line and not result.stdout
+
+
+def test_the_functions_that_moved_most_come_first_per_request() -> None:
+    def life(functions: dict[str, int]) -> Count:
+        return Count(instructions=10**9, requests=100, functions=functions)
+
+    head = counted("fastapi-async", [])
+    base = counted("fastapi-async@baseline", [])
+    head.lives = [life({"a (x.so)": 500_000, "b (x.so)": 900_000}), life({"a (x.so)": 700_000})]
+    base.lives = [life({"a (x.so)": 600_000, "b (x.so)": 100_000, "c (y.so)": 400_000})]
+    found = counts.moved(head, base, top=2)
+    assert [(m.function, m.head, m.baseline) for m in found] == [
+        ("c (y.so)", 0.0, 4_000.0),  # -4000 per request
+        ("b (x.so)", 4_500.0, 1_000.0),  # (9000 + 0) / 2 lives: +3500; a: 6000 both sides
+    ]
+    run = ab_run(head, base)
+    assert "fastapi-async: the 10 functions that moved most" in render.section(Page(run))

@@ -173,3 +173,48 @@ def across(a: Run, b: Run, threshold_pct: float | None = None) -> list[CountPair
         for counted in b.counts
         if (counted.variant, counted.params) in by_key
     ]
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One function's own instructions per request on both sides (mean over lives)."""
+
+    function: str
+    head: float
+    baseline: float
+
+    @property
+    def change(self) -> float:
+        """head - baseline, instructions per request."""
+        return self.head - self.baseline
+
+
+def per_request_functions(counted: Counted) -> dict[str, float]:
+    """Each kept function's own instructions per request, averaged over the lives (0 in a
+    life that did not keep it among its costliest)."""
+    lives = [c for c in counted.lives if c.functions]
+    total: dict[str, float] = {}
+    for life in lives:
+        for name, instructions in life.functions.items():
+            total[name] = total.get(name, 0.0) + instructions / life.requests
+    return {name: value / len(lives) for name, value in total.items()}
+
+
+def moved(head: Counted, base: Counted, top: int = 10) -> list[Moved]:
+    """The `top` functions whose own instructions per request changed most between head and
+    baseline, largest change first (none when a side kept no functions)."""
+    h, b = per_request_functions(head), per_request_functions(base)
+    if not h or not b:
+        return []
+    found = [Moved(name, h.get(name, 0.0), b.get(name, 0.0)) for name in h.keys() | b.keys()]
+    return sorted(found, key=lambda m: -abs(m.change))[:top]
+
+
+def counted_pairs(run: Run) -> list[tuple[Counted, Counted]]:
+    """Each counted head with its baseline, in run order."""
+    by_key = {(c.variant, c.params): c for c in run.counts}
+    return [
+        (c, by_key[(c.variant + SIDE, c.params)])
+        for c in run.counts
+        if not c.variant.endswith(SIDE) and (c.variant + SIDE, c.params) in by_key
+    ]

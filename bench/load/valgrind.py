@@ -95,3 +95,31 @@ def tail(log: Path, lines: int = 3) -> str:
     """The last lines of a valgrind'ed server's log (valgrind writes its own there too)."""
     text = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
     return " | ".join(ln.strip() for ln in text[-lines:]) or "(no output)"
+
+
+KEPT_FUNCTIONS = 300  # per life: the costliest functions by their own instructions
+ANNOTATED = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.+?)(?:\s+\[(.+)\])?$")
+
+
+def functions(valgrind: Path, dump: Path, kept: int = KEPT_FUNCTIONS) -> dict[str, int]:
+    """The `kept` costliest functions of a dump by their own (exclusive) instructions, from
+    `callgrind_annotate`: "function (object file)" -> instructions. Recursion levels (f'2)
+    are summed into their function; the object is named by its file alone, so that the same
+    library in two venvs (head, baseline) is one name."""
+    annotate = valgrind.with_name("callgrind_annotate")
+    tool = str(annotate) if annotate.exists() else "callgrind_annotate"
+    cmd = [tool, "--threshold=100", "--inclusive=no", str(dump)]
+    try:
+        text = processes.run(cmd, timeout=MONITOR_TIMEOUT_S)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        raise BenchError(f"callgrind_annotate of {dump.name} failed: {exc}") from None
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        match = ANNOTATED.match(line)
+        if match is None or "PROGRAM TOTALS" in line:
+            continue
+        name = re.sub(r"'\d+$", "", match[2].rsplit(":", 1)[-1])
+        where = f" ({Path(match[3]).name})" if match[3] else ""
+        key = f"{name}{where}"
+        found[key] = found.get(key, 0) + int(match[1].replace(",", ""))
+    return dict(sorted(found.items(), key=lambda kv: -kv[1])[:kept])

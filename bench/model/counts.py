@@ -13,6 +13,12 @@ class Count(Model):
     instructions: int = Field(description="instructions of the server's window (`totals:`)")
     requests: int = Field(description="good (2xx) requests answered in the window")
     wall_s: float | None = Field(None, description="the life's wall time, start to dump")
+    functions: dict[str, int] = Field(  # absent from the file when empty
+        {},
+        description="the window's costliest functions by their own instructions (callgrind_"
+        "annotate): 'function (object file)' -> instructions",
+        exclude_if=lambda v: not v,
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

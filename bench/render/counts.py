@@ -3,7 +3,7 @@ variant, and in an A/B run head ÷ baseline with its verdict and smallest detect
 
 from bench.analysis import counts
 from bench.model.results import Run
-from bench.render.markdown import TIMES, table
+from bench.render.markdown import TIMES, fold, table
 from bench.render.page import Page
 
 COLUMN = "server instructions per request"
@@ -86,7 +86,30 @@ def _ab(run: Run) -> str:
     given = run.count_threshold_pct
     parts = ["## Server instructions per request: head ÷ baseline", *_judged(found, given)]
     where = f"Head: this checkout; baseline: `{side.rev}` ({side.commit[:12]})."
-    return "\n\n".join([*parts, how(run), where])
+    return "\n\n".join([*parts, how(run), where, *_functions(run)])
+
+
+def _functions(run: Run) -> list[str]:
+    """Per variant, folded: the 10 functions whose own instructions per request changed most."""
+    folds = []
+    for head, base in counts.counted_pairs(run):
+        found = counts.moved(head, base)
+        if not found:
+            continue
+        rows = [
+            [m.function, instructions(m.head), instructions(m.baseline), f"{m.change:+,.0f}"]
+            for m in found
+        ]
+        header = ["function (object file)", "head", "baseline", "change per request"]
+        folds.append(fold(f"{head.variant}: the 10 functions that moved most", table(header, rows)))
+    if not folds:
+        return []
+    intro = (
+        "Where the instructions went: each function's own instructions per request "
+        "(callgrind_annotate, exclusive), the mean over lives, among each life's "
+        "300 costliest functions; an unnamed address is a stripped library's."
+    )
+    return [intro, *folds]
 
 
 def across(a: Run, b: Run, found: list[counts.CountPair], given: float | None) -> str:

@@ -230,8 +230,9 @@ def _life(
         if not dumps:
             raise BenchError(f"callgrind wrote no dump into {out_dir}")
         instructions = valgrind.totals(dumps[-1])
-    wall = time.monotonic() - started
-    return Count(instructions=instructions, requests=settings.requests, wall_s=round(wall, 1))
+    wall = round(time.monotonic() - started, 1)
+    top = valgrind.functions(valgrind_path, dumps[-1])
+    return Count(instructions=instructions, requests=settings.requests, wall_s=wall, functions=top)
 
 
 def _load(oha_path: Path, target: str, params: Params, requests: int, cpus: list[int]) -> list[str]:
