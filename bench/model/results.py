@@ -21,14 +21,13 @@ SCHEMA_VERSION together):
                `seed`; each repeat's `canary`; an A/B run's `baseline` (cells named
                NAME@baseline); a merged run's `measured_in` per cell; the run's
                `flamegraphs`. Read through `bench.model.v2`.
-  3 (2026-12-05): the plan's `reference` (the variant the report's "change vs" column
-               compares with, from matrix.toml); metadata's `db_provider` (embedded, system
-               or external; in version 2 it was `tools["db_provider"]`); every CPUs field
-               holds a CPU list read from /proc or nothing (version 2 wrote "external" as the
-               database's CPUs of a cell measured against an external server).
-               Later, without a bump: a counted run's `counts` (server instructions per
-               request under valgrind's callgrind, one figure per server life, with
-               valgrind's version and command, `bench.model.counts`) and its
+  3 (2026-12-05): the plan's `reference` (the variant the report's "change vs" column compares
+               with, from matrix.toml); metadata's `db_provider` (embedded, system or external;
+               in version 2 it was `tools["db_provider"]`); every CPUs field holds a CPU list
+               read from /proc or nothing (version 2 wrote "external" as the database's CPUs of
+               a cell measured against an external server); a counted run's `counts` (server
+               instructions per request under valgrind's callgrind, one figure per server life,
+               with valgrind's version and command, `bench.model.counts`) and its
                `count_threshold_pct`; the CPU's `flags` and the host's `libc`; the topology
                parameters `net`, `db_rtt_ms` and `http_rtt_ms` (absent on loopback: ids
                unchanged) and each repeat's measured `rtt_ms`.
