@@ -58,9 +58,7 @@ def how(run: Run) -> str:
 
 def title(page: Page) -> str:
     """A counted run's heading."""
-    run = page.run
-    started = run.metadata.started_at or "unknown date"
-    return f"# Counted run {run.run_id}\n\nProfile `{run.profile}`, {started}."
+    return f"{page.heading('Counted run')}."
 
 
 def section(page: Page) -> str:

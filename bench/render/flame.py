@@ -24,9 +24,7 @@ LINKS = (("svg", "flamegraph (SVG)"), ("folded", "folded stacks"))
 
 def title(page: Page) -> str:
     """The title of a run that holds only flamegraphs (`python -m bench flamegraph`)."""
-    run = page.run
-    started = run.metadata.started_at or "unknown date"
-    return f"# Flamegraphs {run.run_id}\n\nProfile `{run.profile}`, {started}."
+    return f"{page.heading('Flamegraphs')}."
 
 
 def section(page: Page) -> str:

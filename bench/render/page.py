@@ -27,6 +27,13 @@ class Page:
         matrix.toml, or (a run from before it was recorded) the matrix file's in use."""
         return self.run.plan.reference or matrix.reference()
 
+    def heading(self, kind: str, subject: str | None = None) -> str:
+        """The report's first lines: `# KIND RUN_ID`, then what ran (the profile, unless
+        `subject` says otherwise) and when, without the closing full stop."""
+        run = self.run
+        started = run.metadata.started_at or "unknown date"
+        return f"# {kind} {run.run_id}\n\n{subject or f'Profile `{run.profile}`'}, {started}"
+
 
 @dataclass(frozen=True)
 class Section:

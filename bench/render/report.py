@@ -43,10 +43,7 @@ MEASURED = (
 
 def title(page: Page) -> str:
     """The run's heading: which run, its profile, its date and machine."""
-    run = page.run
-    started = run.metadata.started_at or "unknown date"
-    text = f"# Benchmark run {run.run_id}\n\nProfile `{run.profile}`, {started}"
-    return f"{text}, {run.metadata.cpu.label()}."
+    return f"{page.heading('Benchmark run')}, {page.run.metadata.cpu.label()}."
 
 
 def method(page: Page) -> str:
@@ -103,24 +100,17 @@ SECTIONS: tuple[Section, ...] = (
     Section("Machine and pinning", details.machine),
     Section("Variants", details.variants),
 )
-SOAK_SECTIONS = (
-    Section("Title", soak.title),
-    Section("Soak", soak.section),
-    Section("Machine and pinning", details.machine),
-    Section("Variants", details.variants),
-)
+_WHERE = (Section("Machine and pinning", details.machine), Section("Variants", details.variants))
+SOAK_SECTIONS = (Section("Title", soak.title), Section("Soak", soak.section), *_WHERE)
 FLAMEGRAPH_SECTIONS = (
     Section("Title", flame.title),
     Section("Flamegraphs", flame.section),
-    Section("Machine and pinning", details.machine),
-    Section("Variants", details.variants),
+    *_WHERE,
 )
-
 COUNT_SECTIONS = (
     Section("Title", counts.title),
     Section("Server instructions per request", counts.section),
-    Section("Machine and pinning", details.machine),
-    Section("Variants", details.variants),
+    *_WHERE,
 )
 
 

@@ -10,10 +10,8 @@ POINTS = 10  # rows of the RSS-over-time table
 
 def title(page: Page) -> str:
     """The report's heading for a soak run."""
-    run = page.run
-    assert run.soak is not None
-    started = run.metadata.started_at or "unknown date"
-    return f"# Soak run {run.run_id}\n\n{run.soak.variant}, {started}."
+    assert page.run.soak is not None
+    return f"{page.heading('Soak run', page.run.soak.variant)}."
 
 
 def section(page: Page) -> str:
