@@ -83,9 +83,9 @@ def plot_links(page: Page) -> str:
 SECTIONS: tuple[Section, ...] = (
     Section("Title", title),
     Section("Headline", headline.section),
-    Section("How it was measured", method),
     Section("Missing cells", missing),
     Section("Head ÷ baseline", ab.section),
+    Section("How it was measured", method),
     Section("Reproduction of the published comparison", reproduction.section),
     Section("A summary table per sweep", summary.sweeps),
     Section("Stability", summary.stability),
