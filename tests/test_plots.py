@@ -36,6 +36,7 @@ def expected(run: Run, plot: str) -> set[str]:
         "throughput": closed,
         "memory": closed,
         "database": closed,
+        "efficiency": closed,  # each closed cell with its server's CPU accounted
         "latency": [c for c in run.cells if latency.curve(c)],
         "open-loop": opened,
     }
@@ -79,6 +80,7 @@ def test_the_default_reference_has_the_plots_of_a_default_run(tmp_path: Path) ->
         "open-loop.svg",
         "memory.svg",
         "database.svg",
+        "efficiency.svg",  # the reference run (98471b2) accounts each role's CPU
     }
 
 
