@@ -118,11 +118,10 @@ def _test(h: Side, b: Side) -> tuple[float | None, float | None]:
         return None, None
     logs_h = [math.log(v) for v in h.lives]
     logs_b = [math.log(v) for v in b.lives]
-    ss = sum((x - statistics.fmean(logs_h)) ** 2 for x in logs_h)
-    ss += sum((x - statistics.fmean(logs_b)) ** 2 for x in logs_b)
-    pooled = math.sqrt(ss / df)
-    se = pooled * math.sqrt(1 / len(logs_h) + 1 / len(logs_b))
-    diff = statistics.fmean(logs_h) - statistics.fmean(logs_b)
+    mean_h, mean_b = statistics.fmean(logs_h), statistics.fmean(logs_b)
+    ss = sum((x - mean_h) ** 2 for x in logs_h) + sum((x - mean_b) ** 2 for x in logs_b)
+    se = math.sqrt(ss / df) * math.sqrt(1 / len(logs_h) + 1 / len(logs_b))
+    diff = mean_h - mean_b
     if se == 0:
         return (0.0 if diff else 1.0), 1.0
     p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
