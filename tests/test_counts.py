@@ -22,6 +22,7 @@ from bench.model.store import load, save
 from bench.render import counts as render
 from bench.render.markdown import TIMES
 from bench.render.page import Page
+from bench.run.counted import Settings
 
 
 class Result(NamedTuple):
@@ -132,29 +133,42 @@ def test_count_without_valgrind_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_counted_run_counts_a_real_server_under_valgrind(tmp_path: Path) -> None:
-    """axum under callgrind: two lives of 50 counted requests each, within 3% of each other,
-    with valgrind's version and command recorded and the column in the report."""
+    """axum under callgrind: lives of 50 counted requests each, as many as its first life's
+    wall time fits in the budget (more than three where a life is cheap), within 3% of each
+    other, named by its own Rust functions, with valgrind's version and command recorded and
+    the column in the report."""
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--count", "--variants", "axum", "--repeats", "2",
+        [sys.executable, "-m", "bench", "run", "--count", "--variants", "axum",
          "--requests", "50", "--out", str(out)],
         env=ENV, capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     run = load(out / "results.json")
     (cell,) = run.counts
-    assert cell.error is None and len(cell.lives) == 2
+    assert cell.error is None and len(cell.lives) == Settings().lives_for(cell.lives[0].wall_s)
     assert cell.command[:3] == [shutil.which("valgrind"), "--tool=callgrind", "--instr-atstart=no"]
     version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout
     assert cell.valgrind == version.strip() == run.metadata.tools["valgrind"]
-    first, second = (life.per_request for life in cell.lives)
-    assert 100_000 < first < 10_000_000 and abs(first / second - 1) < 0.03
+    first, *others = (life.per_request for life in cell.lives)
+    assert 100_000 < first < 10_000_000 and all(abs(first / o - 1) < 0.03 for o in others)
     assert all(life.requests == 50 for life in cell.lives)
-    own = sum(v for k, v in cell.lives[0].functions.items() if k.endswith("(bench-axum)"))
-    assert 0 < own < cell.lives[0].instructions  # its own code, named by its binary
+    own = [k for k in cell.lives[0].functions if k.endswith("(bench-axum)")]
+    assert own and not [k for k in own if k.startswith("0x")]  # named: the wheel keeps symbols
+    assert any(k.startswith("bench_axum::") for k in own)  # its own functions among them
     assert "server instructions per request" in (out / "report.md").read_text()
     saved = json.loads((out / "results.json").read_text())
     assert saved["counts"][0]["lives"][0]["per_request"] == pytest.approx(first)
+
+
+def test_a_cheap_variant_gets_more_lives_within_the_budget_and_repeats_is_exact() -> None:
+    """Lives from the first life's wall time: three at least, twelve at most; none beyond
+    what --repeats asks for."""
+    budgeted = Settings()
+    assert budgeted.lives_for(2.4) == 12 and budgeted.lives_for(7.0) == 4
+    assert budgeted.lives_for(10.0) == budgeted.lives_for(300.0) == 3
+    assert budgeted.lives_for(0.1) == 12 and budgeted.lives_for(None) == 3
+    assert Settings(lives=2, budget_s=None).lives_for(0.5) == 2
 
 
 def counted_run(run_id: str, *cells: Counted, flags: list[str], valgrind: str) -> Run:

@@ -47,7 +47,8 @@ def check(args: argparse.Namespace) -> counted.Settings:
     requests = args.requests if args.requests is not None else counted.REQUESTS
     if not 10 <= requests <= MAX_REQUESTS:
         raise UsageError(f"--requests {requests} with --count: give 10-{MAX_REQUESTS}")
-    return counted.Settings(lives=lives, requests=requests)
+    budget = None if args.repeats is not None else counted.LIFE_BUDGET_S  # --repeats: exactly
+    return counted.Settings(lives=lives, requests=requests, budget_s=budget)
 
 
 def threshold(args: argparse.Namespace) -> float | None:
@@ -94,7 +95,8 @@ def cmd_count(
     run_dir.mkdir(parents=True, exist_ok=True)
     registry.copy_to(run_dir / "processes.json")
     jobs = len(counted.cells(plan)) * settings.lives
-    print(f"run folder: {run_dir}\ncounting: {jobs} server lives under valgrind", flush=True)
+    more = "" if settings.budget_s is None else " (more where a life is cheap)"
+    print(f"run folder: {run_dir}\ncounting: {jobs} server lives{more} under valgrind", flush=True)
     opts = runner.Options(known, plan, cpus, args.db)
     run = new_run(opts, run_dir, oha_path, pct)
     try:

@@ -9,6 +9,12 @@ the counters dumped; the dump's `totals:` over the good requests is the
 life's count. Counts do not depend on contention, so lanes run side by side, one per CPU
 (at most MAX_LANES); the lives of a head and its baseline take turns in the queue. A
 variant that fails under valgrind fails alone, with valgrind's last lines; the rest go on.
+
+How many lives: at least LIVES; a variant whose first life was cheap gets more, as many as
+fit in LIFE_BUDGET_S, at most MAX_LIVES, the same number on both sides of an A/B. Axum's
+lives differ by about 0.7% per life whatever their requests (docs/measurements.md), so its
+three lives a side bounded its ratio only to about ±1.5%; a life takes it 2.4 s here, so
+twelve cost 30 s. The count depends on the first life's wall time, never on its counts.
 """
 
 import queue
@@ -25,7 +31,7 @@ from bench.model.counts import Count, Counted
 from bench.model.plan import Measure, Params, Plan
 from bench.model.results import Run
 from bench.model.store import save
-from bench.plan.matrix import Variant
+from bench.plan.matrix import Variant, head
 from bench.run import faults, runner
 from bench.sut import database, variants
 from bench.sut.verify import verify
@@ -33,7 +39,9 @@ from bench.sut.verify import verify
 FOLDER = "counts"
 WARMUP_REQUESTS = 100
 REQUESTS = 200  # counted per life: fastapi-async's lives 0.27% apart at 200 (measurements.md)
-LIVES = 3
+LIVES = 3  # at least
+MAX_LIVES = 12
+LIFE_BUDGET_S = 30.0  # per side: lives beyond LIVES while they fit (by the first life's wall)
 MAX_LANES = 4
 HEALTH_TIMEOUT_S = 300.0  # a Python server under valgrind starts in about 4 s here
 OHA_TIMEOUT_S = 600.0
@@ -41,11 +49,19 @@ OHA_TIMEOUT_S = 600.0
 
 @dataclass(frozen=True)
 class Settings:
-    """How a counted run counts: lives per variant and requests per counted window."""
+    """How a counted run counts: lives per variant (at least `lives`; more for a cheap
+    variant within `budget_s`, unless None) and requests per counted window."""
 
     lives: int = LIVES
     requests: int = REQUESTS
     warmup_requests: int = WARMUP_REQUESTS
+    budget_s: float | None = LIFE_BUDGET_S
+
+    def lives_for(self, first_wall_s: float | None) -> int:
+        """The lives of a variant whose first life took `first_wall_s`."""
+        if self.budget_s is None or not first_wall_s:
+            return self.lives
+        return max(self.lives, min(MAX_LIVES, int(self.budget_s // first_wall_s)))
 
 
 def params(of: Params) -> Params:
@@ -97,6 +113,18 @@ def execute(
         for counted in run.counts:
             jobs.put((counted, life))
     lock = threading.Lock()
+    planned: dict[tuple[str, Params], int] = {}  # a head and its baseline -> their lives
+
+    def plan_more(counted: Counted) -> None:
+        """After a variant's first life: its lives (and its other side's), the extra ones
+        queued."""
+        key = _pair(counted)
+        if key in planned or not counted.lives:
+            return
+        planned[key] = settings.lives_for(counted.lives[0].wall_s)
+        for life in range(settings.lives, planned[key]):
+            for other in (c for c in run.counts if _pair(c) == key):
+                jobs.put((other, life))
     with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
         run.metadata.tools.setdefault("postgres", db.server_version)
         run.metadata.tools["valgrind"] = version
@@ -110,17 +138,24 @@ def execute(
                 if counted.error:
                     continue
                 job = _Job(counted, life, opts.variants[counted.variant], cpus, settings)
-                name = f"count {counted.variant} life {life + 1}/{settings.lives}"
+                lives = planned.get(_pair(counted), settings.lives)
+                name = f"count {counted.variant} life {life + 1}/{lives}"
                 try:
                     _count(job, db, run_dir, oha_path, valgrind_path, _say(on_phase, name))
                 except KeyboardInterrupt:
                     return  # the server is stopped; the main thread raises it again
                 with lock:
+                    plan_more(counted)
                     save(run, run_dir / "results.json")
 
         _in_lanes(lane, lanes(opts.cpus.used()))
     interrupts.check()
     return run
+
+
+def _pair(counted: Counted) -> tuple[str, Params]:
+    """What a head and its baseline share: the variant's name without its side, the cell."""
+    return head(counted.variant), counted.params
 
 
 def _say(on_phase: runner.Report, name: str) -> Callable[[str], None]:
