@@ -161,6 +161,20 @@ def test_a_counted_run_counts_a_real_server_under_valgrind(tmp_path: Path) -> No
     assert saved["counts"][0]["lives"][0]["per_request"] == pytest.approx(first)
 
 
+def test_a_counted_run_is_not_resumed_as_a_timed_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume of a counted run refuses in one line, exit 2, and writes nothing."""
+    run = counted_run("counted", counted("axum", AXUM), flags=["avx2"], valgrind="v")
+    (tmp_path / "counted").mkdir()
+    save(run, tmp_path / "counted" / "results.json")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["run", "--resume", str(tmp_path / "counted")]) == 2
+    out, err = capsys.readouterr()
+    assert "a counted run" in err and "--count" in err and len(err.strip().splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_a_cheap_variant_gets_more_lives_within_the_budget_and_repeats_is_exact() -> None:
     """Lives from the first life's wall time: three at least, twelve at most; none beyond
     what --repeats asks for."""

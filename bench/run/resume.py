@@ -23,6 +23,10 @@ def check(run: Run, run_dir: Path, known: dict[str, Variant]) -> None:
     plan, machine, variant locks or commit differ from now."""
     if run.metadata.merged_from:
         raise UsageError(f"--resume {run_dir}: a merge of shards; resume each shard instead")
+    if run.counts or "valgrind" in run.metadata.tools:
+        raise UsageError(
+            f"--resume {run_dir}: a counted run (its counts are kept); count again with --count"
+        )
     found = differences(run, known)
     if found:
         raise UsageError(
