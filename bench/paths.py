@@ -1,5 +1,6 @@
 """Where the harness keeps what it builds and caches."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -21,6 +22,17 @@ def cache_dir() -> Path:
     path = Path(base) / "pybench"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cargo_target(crate: Path) -> Path:
+    """The cargo target folder of the crate in `crate`, one per crate folder, kept in the user
+    cache. Not one for all: cargo names a build by the crate's path within its workspace, not
+    on disk, so two copies of a crate (a head and its baseline worktree) in one folder take
+    each other's binary for fresh whenever the sources are older than the other's build
+    (2026-12-05: the baseline's wheel held the head's binary)."""
+    folder = crate.resolve()
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return cache_dir() / "cargo-target" / f"{folder.name}-{digest}"
 
 
 def variants_dir() -> Path:

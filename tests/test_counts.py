@@ -170,7 +170,7 @@ def test_a_counted_run_is_not_resumed_as_a_timed_one(
     save(run, tmp_path / "counted" / "results.json")
     before = sorted(tmp_path.rglob("*"))
     assert main(["run", "--resume", str(tmp_path / "counted")]) == 2
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert "a counted run" in err and "--count" in err and len(err.strip().splitlines()) == 1
     assert sorted(tmp_path.rglob("*")) == before
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.paths import cache_dir
+from bench.paths import cargo_target
 from bench.plan.matrix import Variant
 
 PROFILE = "profiling"
@@ -33,7 +33,7 @@ def build(chosen: Variant) -> Variant:
     profiled = variant(chosen)
     if chosen.python:
         return profiled
-    target = cache_dir() / "cargo-target"
+    target = cargo_target(chosen.folder)
     env = {**os.environ, "CARGO_TARGET_DIR": str(target), "RUSTFLAGS": RUSTFLAGS}
     manifest = str(chosen.folder / "Cargo.toml")
     cmd = ["cargo", "build", "--quiet", "--locked", "--profile", PROFILE]

@@ -1,5 +1,6 @@
 """Server variants: how each one's isolated virtualenv is built, and how it is started."""
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.load import processes
 from bench.model.plan import Params
-from bench.paths import cache_dir, variants_dir
+from bench.paths import cargo_target, variants_dir
 from bench.plan.matrix import Variant, is_baseline, runtime
 from bench.plan.topology import HERE, Place
 from bench.sut import locks
@@ -64,15 +65,20 @@ def _install(python: str, source: Path) -> None:
 
 
 def build_rust_wheel(variant: Variant, out: Path) -> Path:
-    """Build a Rust variant's wheel into `out` with maturin, reusing a cargo target dir in the
-    user cache (cargo locks it while it builds)."""
+    """Build a Rust variant's wheel into `out` with maturin, in its crate's own cargo target
+    folder (bench.paths.cargo_target), one build of it at a time: cargo locks the folder while
+    it compiles, but maturin moves the binary out once cargo lets go."""
     maturin = Path(sys.executable).with_name("maturin")
-    env = {**os.environ, "CARGO_TARGET_DIR": str(cache_dir() / "cargo-target")}
+    target = cargo_target(variant.folder)
+    target.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(target)}
     manifest = str(variant.folder / "Cargo.toml")
     cmd = [str(maturin), "build", "--release", "--quiet", "--out", str(out)]
-    result = subprocess.run(
-        [*cmd, "--manifest-path", manifest], env=env, capture_output=True, text=True
-    )
+    with open(target / "bench-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        result = subprocess.run(
+            [*cmd, "--manifest-path", manifest], env=env, capture_output=True, text=True
+        )
     wheels = sorted(out.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
