@@ -152,6 +152,7 @@ BAD_INPUT = [
     ("concurrency", ["--concurrency", "0"], {}, "--concurrency 0 is out of range"),
     ("concurrency-list", ["--concurrency", "1,ten"], {}, "'ten' is not a whole number"),
     ("keepalive", ["--keepalive", "sometimes"], {}, "is not on or off"),
+    ("host-check", ["--host-check", "on,maybe"], {}, "--host-check 'maybe' is not on or off"),
     ("limit", ["--limit", "1,5000"], {}, "--limit 5000 is out of range"),
     ("workers", ["--workers", "0"], {}, "--workers 0 is out of range"),
     ("connections", ["--workers", "10", "--pool", "10"], {}, "workers x (pool + overflow) = 100"),

@@ -136,11 +136,12 @@ def test_a_counted_run_counts_a_real_server_under_valgrind(tmp_path: Path) -> No
     """axum under callgrind: lives of 50 counted requests each, as many as its first life's
     wall time fits in the budget (more than three where a life is cheap), within 3% of each
     other, named by its own Rust functions, with valgrind's version and command recorded and
-    the column in the report."""
+    the column in the report; without the host check, as its cell says and its /health read
+    back in each life."""
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "run", "--count", "--variants", "axum",
-         "--requests", "50", "--out", str(out)],
+         "--requests", "50", "--host-check", "off", "--out", str(out)],
         env=ENV, capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -156,7 +157,11 @@ def test_a_counted_run_counts_a_real_server_under_valgrind(tmp_path: Path) -> No
     own = [k for k in cell.lives[0].functions if k.endswith("(bench-axum)")]
     assert own and not [k for k in own if k.startswith("0x")]  # named: the wheel keeps symbols
     assert any(k.startswith("bench_axum::") for k in own)  # its own functions among them
-    assert "server instructions per request" in (out / "report.md").read_text()
+    assert cell.params.host_check is False and cell.reported["host_check"] is False
+    assert cell.reported["server"] == "axum" and cell.reported["pool"] == 5
+    report = (out / "report.md").read_text()
+    assert "server instructions per request" in report
+    assert "| host check (/health) |" in report and f"| {len(cell.lives)} | off |" in report
     saved = json.loads((out / "results.json").read_text())
     assert saved["counts"][0]["lives"][0]["per_request"] == pytest.approx(first)
 

@@ -26,6 +26,8 @@ AXIS_HELP = {
     "database, in ms, e.g. 0,0.2,1,2 (netem)",
     "http_rtt_ms": "with --net namespaces: the round trip added between oha and the server, "
     "in ms, e.g. 0,1 (netem)",
+    "host_check": "servers answer only requests whose Host names 127.0.0.1 or localhost: on, "
+    "off (the published apps' request path) or on,off",
 }
 
 

@@ -1,6 +1,8 @@
 """The counted part of results.json (`run --count`): each variant's server instructions per
 request under valgrind's callgrind, one count per server life."""
 
+from typing import Any
+
 from pydantic import Field, computed_field
 
 from bench.model.base import Model
@@ -41,6 +43,12 @@ class Counted(Model):
     oha_command: list[str] = Field([], description="the counted window's load")
     warmup_requests: int = Field(description="requests before counting was switched on")
     lives: list[Count] = Field([], description="one count per server life, in order")
+    reported: dict[str, Any] = Field(  # absent from the file when empty
+        {},
+        description="what the server says in GET /health, its last life's (each life's is "
+        "checked against `params`: runtime, driver, pool, host check)",
+        exclude_if=lambda v: not v,
+    )
     cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     artifacts: dict[str, str] = Field({}, description="name -> path relative to the run folder")
     error: str | None = Field(None, description="why it could not be counted (valgrind's words)")

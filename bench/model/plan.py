@@ -59,6 +59,13 @@ class Params(Model):
         exclude_if=lambda v: v is None,
         description="namespaces: the round trip added between oha and the server (ms)",
     )
+    host_check: bool = Field(  # absent when on: ids unchanged
+        True,
+        exclude_if=lambda v: v is True,
+        description="whether the server answers only requests whose Host names 127.0.0.1 or "
+        "localhost (Starlette's TrustedHostMiddleware, Axum's trusted_host layer); off: the "
+        "published apps' request path, which had no such check",
+    )
 
     def closed(self) -> "Params":
         """The closed-loop cell an open-loop cell takes its rate from (itself if closed)."""
@@ -83,6 +90,7 @@ class Params(Model):
         if self.net == "namespaces":
             parts += [f"net={self.net}", f"db_rtt={self.db_rtt_ms:g}ms"]
             parts += [f"http_rtt={self.http_rtt_ms:g}ms"] if self.http_rtt_ms else []
+        parts += [] if self.host_check else ["host_check=off"]
         mode = f"open@{self.rate:.0%}" if self.mode == "open" and self.rate else self.mode
         return " ".join([*parts, mode])
 

@@ -31,6 +31,10 @@ SCHEMA_VERSION together):
                `count_threshold_pct`; the CPU's `flags` and the host's `libc`; the topology
                parameters `net`, `db_rtt_ms` and `http_rtt_ms` (absent on loopback: ids
                unchanged) and each repeat's measured `rtt_ms`.
+  4 (2026-12-05): the cell parameter `host_check` (absent when on, as every server of an
+               older file ran: ids unchanged; off: the server answers requests naming any
+               Host, as the published apps did) and a counted variant's `reported` (its
+               /health answer, read back in every life). Read through `bench.model.v3`.
 """
 
 from collections.abc import Iterable
@@ -45,7 +49,7 @@ from bench.model.plan import CellSpec, Params, Plan
 from bench.model.provider import Provider
 from bench.model.roles import Role
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of requests
 CpuList = Annotated[str, StringConstraints(pattern=r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")]
 """A Cpus_allowed_list as /proc shows it, e.g. "0", "0-1" or "0,2-3"."""
@@ -326,7 +330,7 @@ class Metadata(Model):
 class Run(Model):
     """A whole benchmark run: the plan, the environment, the cells in the order they ran."""
 
-    schema_version: Literal[3] = 3
+    schema_version: Literal[4] = 4
     run_id: str
     plan: Plan
     metadata: Metadata

@@ -16,11 +16,15 @@ from bench.plan.matrix import Variant, reference, table
 
 AXES = (
     "runtime", "workers", "pool", "overflow", "concurrency", "keepalive", "limit",
-    "net", "db_rtt_ms", "http_rtt_ms",
+    "net", "db_rtt_ms", "http_rtt_ms", "host_check",
 )  # fmt: skip
 # The topology axes' defaults, when a matrix file names none (a sweep lists them only when
 # it leaves loopback, so the plans of older matrix files are unchanged).
 NETWORK_AXES: dict[str, list[Any]] = {"net": ["loopback"], "db_rtt_ms": [0.0], "http_rtt_ms": [0.0]}
+# The defaults of the axes a matrix file may leave out; a sweep lists an axis of these only
+# where it differs from its default (the plans of older matrix files are unchanged).
+UNSAID_AXES: dict[str, list[Any]] = {**NETWORK_AXES, "host_check": [True]}
+SWITCHES = ("keepalive", "host_check")  # on/off axes
 NETS = ("loopback", "namespaces")
 RTT_BOUNDS_MS = (0.0, 100.0)  # an added round trip, in milliseconds
 BOUNDS = {
@@ -111,10 +115,11 @@ def parse_axis(axis: str, text: str) -> list[Any]:
     if "" in items:
         example = {"runtime": "uvicorn,granian", "keepalive": "on,off"}.get(axis, "1,10")
         raise UsageError(f"--{axis} {text!r} has an empty item; write e.g. --{axis} {example}")
-    if axis == "keepalive":
+    if axis in SWITCHES:
         flags = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
         if bad := [t for t in items if t.lower() not in flags]:
-            raise UsageError(f"--keepalive {bad[0]!r} is not on or off; write --keepalive on,off")
+            option = f"--{flag(axis)}"
+            raise UsageError(f"{option} {bad[0]!r} is not on or off; write {option} on,off")
         return check_axis(axis, [flags[t.lower()] for t in items])
     if axis in NETWORK_AXES and axis != "net":
         try:
@@ -156,8 +161,8 @@ def check_axis(axis: str, values: Sequence[Any]) -> list[Any]:
             lo, hi = BOUNDS[axis]
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise UsageError(f"--{axis} {value} is out of range; use {lo}-{hi}")
-        if axis == "keepalive" and not isinstance(value, bool):
-            raise UsageError(f"keepalive {value!r} is not on or off")
+        if axis in SWITCHES and not isinstance(value, bool):
+            raise UsageError(f"{axis} {value!r} is not on or off (true or false in matrix.toml)")
     return values
 
 
@@ -192,7 +197,7 @@ def _sweeps(
     """Each sweep: its name, its axes, its open-loop rates (`rates` if given, else the
     sweep's or the profile's `open_loop`) and the variants it is limited to (None: all)."""
     spec = _profile(profile)
-    base = {**NETWORK_AXES, **table()["axes"], **spec.get("axes", {})}
+    base = {**UNSAID_AXES, **table()["axes"], **spec.get("axes", {})}
     for raw in spec.get("sweeps") or [{}]:
         sweep = dict(raw)
         name = sweep.pop("name", None)
@@ -202,7 +207,7 @@ def _sweeps(
         varying = [a for a in AXES if len(axes[a]) > 1]
         title = name or " x ".join(varying) or "single shape"
         kept = [a for a in AXES if a not in NETWORK_AXES or axes["net"] != ["loopback"]]
-        axes = {a: axes[a] if a in kept else NETWORK_AXES[a] for a in AXES}
+        axes = {a: axes[a] if a in kept else UNSAID_AXES[a] for a in AXES}
         yield title, axes, check_rates(own if rates is None else rates), only
 
 
@@ -238,7 +243,7 @@ def build(
             for spec in shape:
                 cells.setdefault(spec.id, spec)
                 ids += [] if spec.id in ids else [spec.id]
-        shown = {a: v for a, v in axes.items() if a not in NETWORK_AXES or v != NETWORK_AXES[a]}
+        shown = {a: v for a, v in axes.items() if a not in UNSAID_AXES or v != UNSAID_AXES[a]}
         sweeps.append(Sweep(name=name, axes=shown, cells=ids))
     if not cells:
         raise UsageError(

@@ -2,6 +2,8 @@
 variant, and in an A/B run head ÷ baseline with its verdict and smallest detectable change."""
 
 from bench.analysis import counts
+from bench.model.counts import Counted
+from bench.model.plan import axis_value
 from bench.model.results import Run
 from bench.render.markdown import TIMES, fold, table
 from bench.render.page import Page
@@ -28,6 +30,13 @@ def instructions(value: float | None) -> str:
 def percent(fraction: float | None) -> str:
     """A spread or threshold as a percentage ("0.27%")."""
     return f"{100 * fraction:.2f}%" if fraction is not None else "n/a"
+
+
+def host_check(counted: Counted) -> str:
+    """Whether the counted server checked the Host header, as its /health said ("-": it was
+    not read back, or the server did not say)."""
+    said = counted.reported.get("host_check")
+    return axis_value(said) if isinstance(said, bool) else "-"
 
 
 def judged(pair: counts.CountPair) -> str:
@@ -70,10 +79,10 @@ def section(page: Page) -> str:
         return _ab(run)
     rows = [
         [c.variant, instructions(counts.side(c).per_request), percent(counts.side(c).spread),
-         str(len(c.lives)), c.error or ""]
+         str(len(c.lives)), host_check(c), c.error or ""]
         for c in run.counts
     ]  # fmt: skip
-    header = ["variant", COLUMN, "spread over lives", "lives", "error"]
+    header = ["variant", COLUMN, "spread over lives", "lives", "host check (/health)", "error"]
     return "\n\n".join(["## Server instructions per request", table(header, rows), how(run)])
 
 

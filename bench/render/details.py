@@ -4,6 +4,7 @@ import shlex
 from collections.abc import Callable
 
 from bench.analysis import stats
+from bench.model.plan import axis_value
 from bench.model.results import Cell, Repeat
 from bench.model.roles import ROLES
 from bench.render.markdown import fmt_1, fmt_ms, fmt_rps, fold, fold_long, table
@@ -166,13 +167,17 @@ def what_ran(page: Page) -> str:
         pool = f"{said.get('pool', '?')}" + (f"+{said['overflow']}" if said.get("overflow") else "")
         workers = str(c.server.workers) if c.server.workers is not None else "-"
         read = [str(said.get(k, "-")) for k in READ_BACK]
-        rows.append([c.variant, c.label, *read, pool, workers, str(c.server.database_connections)])
+        check = axis_value(said["host_check"]) if "host_check" in said else "-"
+        connections = str(c.server.database_connections)
+        rows.append([c.variant, c.label, *read, pool, workers, connections, check])
     if not rows:
         return ""
     header = ["variant", "cell", *READ_BACK, "pool", "workers", "DB connections (max)"]
+    header += ["host check"]
     intro = (
         "## What ran\n\nRead back from each running server: its `/health` answer (server, "
-        "event loop, HTTP parser, driver, pool) and its worker processes counted from /proc."
+        "event loop, HTTP parser, driver, pool, whether it checks the Host header) and its "
+        "worker processes counted from /proc."
     )
     return f"{intro}\n\n{fold_long('Servers per cell', table(header, rows), len(rows))}"
 

@@ -2,13 +2,14 @@
 valgrind's callgrind, instead of its time.
 
 Per variant and life: a fresh server started under callgrind with counting off, pinned to
-one CPU (a lane), verified; oha sends WARMUP_REQUESTS uncounted (at
-twice the pool's connections, so that every pool is fully open), then counting is switched
-on (vgdb), oha sends the counted requests at one connection, counting is switched off and
-the counters dumped; the dump's `totals:` over the good requests is the
-life's count. Counts do not depend on contention, so lanes run side by side, one per CPU
-(at most MAX_LANES); the lives of a head and its baseline take turns in the queue. A
-variant that fails under valgrind fails alone, with valgrind's last lines; the rest go on.
+one CPU (a lane), verified and read back (its /health against the cell); oha sends
+WARMUP_REQUESTS uncounted (at twice the pool's connections, so that every pool is fully
+open), then counting is switched on (vgdb), oha sends the counted requests at one
+connection, counting is switched off and the counters dumped; the dump's `totals:` over the
+good requests is the life's count. Counts do not depend on contention, so lanes run side by
+side, one per CPU (at most MAX_LANES); the lives of a head and its baseline take turns in the
+queue. A variant that fails under valgrind fails alone, with valgrind's last lines; the rest
+go on.
 
 How many lives: at least LIVES; a variant whose first life was cheap gets more, as many as
 fit in LIFE_BUDGET_S, at most MAX_LIVES, the same number on both sides of an A/B. Axum's
@@ -249,6 +250,7 @@ def _life(
     ) as server:
         phase("verifying")  # every life, so that all lives start alike
         verify(job.variant.name, server.url, db)
+        counted.reported = runner.read_back(server, counted.params).reported
         if job.life == 0:
             counted.cpus = {"server": processes.cpus_allowed(server.pid)}
         target = oha.url(server.url, counted.params)

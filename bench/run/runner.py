@@ -278,7 +278,9 @@ def read_back(server: Server, params: Params) -> ServerInfo:
     the worker processes counted from /proc.
 
     A server that runs another server, event loop, HTTP parser, database driver, pool size,
-    overflow or number of workers than the cell declares fails the cell, with a sentence.
+    overflow, host check or number of workers than the cell declares fails the cell, with a
+    sentence. A server that does not report its host check (a baseline from before the
+    setting) ran it: every server did from 2963a85 (2026-12-02) on.
     """
     variant = server.variant
     declared = {k: v for k, v in matrix.runtime(params.runtime).items() if k != "requires"}
@@ -287,9 +289,10 @@ def read_back(server: Server, params: Params) -> ServerInfo:
     wanted |= {"driver": variant.driver} if variant.driver else {}
     wanted |= {"pool": params.pool}
     wanted |= {"overflow": params.overflow} if params.overflow is not None else {}
+    wanted |= {"host_check": params.host_check}
     with netns.entered(server.place.netns):  # /proc/net shows the calling namespace's sockets
         counted = _workers(server, params.workers) if variant.python else None
-    said = reported | ({"workers": counted} if variant.python else {})
+    said = {"host_check": True} | reported | ({"workers": counted} if variant.python else {})
     wanted |= {"workers": params.workers} if variant.python else {}
     wrong = [f"{k} {said.get(k)!r} (declared {v!r})" for k, v in wanted.items() if said.get(k) != v]
     if wrong:

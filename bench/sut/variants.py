@@ -140,8 +140,10 @@ def server_command(
 
 def server_env(variant: Variant, params: Params | None) -> dict[str, str]:
     """The app's settings: the variant's own `env`, POOL_SIZE (5 unless the cell says
-    otherwise) and POOL_OVERFLOW where the variant's pool has one."""
+    otherwise), HOST_CHECK (on unless the cell says off) and POOL_OVERFLOW where the variant's
+    pool has one."""
     env = {**dict(variant.env), "POOL_SIZE": str(params.pool if params else 5)}
+    env["HOST_CHECK"] = "off" if params and not params.host_check else "on"
     if variant.overflow:
         env["POOL_OVERFLOW"] = str(params.overflow or 0) if params else "0"
     return env

@@ -35,7 +35,8 @@ def create_app() -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
+    if settings.host_check:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     @app.get("/users", response_model=list[User])
     async def list_users(
@@ -51,6 +52,6 @@ def create_app() -> FastAPI:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", **sqlalchemy_served_by(engine)})
+        return JSONResponse({"status": "ok", **sqlalchemy_served_by(app, engine)})
 
     return app

@@ -32,7 +32,8 @@ def create_app() -> FastAPI:
             yield session
 
     app = FastAPI()
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
+    if settings.host_check:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)
 
     @app.get("/users", response_model=list[User])
     def list_users(
@@ -50,6 +51,6 @@ def create_app() -> FastAPI:
             await run_in_threadpool(ping)
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", **sqlalchemy_served_by(engine)})
+        return JSONResponse({"status": "ok", **sqlalchemy_served_by(app, engine)})
 
     return app
