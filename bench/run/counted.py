@@ -126,6 +126,7 @@ def execute(
         for life in range(settings.lives, planned[key]):
             for other in (c for c in run.counts if _pair(c) == key):
                 jobs.put((other, life))
+
     with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
         run.metadata.tools.setdefault("postgres", db.server_version)
         run.metadata.tools["valgrind"] = version
