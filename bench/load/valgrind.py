@@ -98,6 +98,9 @@ def tail(log: Path, lines: int = 3) -> str:
 
 
 KEPT_FUNCTIONS = 300  # per life: the costliest functions by their own instructions
+# "file:function" with the file ("???" without debug info) before the first single colon;
+# Rust's paths keep their "::" (serde_json::ser::...).
+FILE = re.compile(r"^\S*?(?<!:):(?!:)")
 ANNOTATED = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.+?)(?:\s+\[(.+)\])?$")
 
 
@@ -118,7 +121,7 @@ def functions(valgrind: Path, dump: Path, kept: int = KEPT_FUNCTIONS) -> dict[st
         match = ANNOTATED.match(line)
         if match is None or "PROGRAM TOTALS" in line:
             continue
-        name = re.sub(r"'\d+$", "", match[2].rsplit(":", 1)[-1])
+        name = re.sub(r"'\d+$", "", FILE.sub("", match[2], count=1))
         where = f" ({Path(match[3]).name})" if match[3] else ""
         key = f"{name}{where}"
         found[key] = found.get(key, 0) + int(match[1].replace(",", ""))

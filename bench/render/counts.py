@@ -96,6 +96,17 @@ def _ab(run: Run) -> str:
     return "\n\n".join([*parts, how(run), where, *_functions(run)])
 
 
+NAME_CHARS = 100
+
+
+def _short(function: str) -> str:
+    """A function's name cut in the middle to NAME_CHARS: Rust's generic names run to a
+    thousand characters; their start and their object file stay."""
+    if len(function) <= NAME_CHARS:
+        return function
+    return function[: NAME_CHARS - 41] + "…" + function[-40:]
+
+
 def _functions(run: Run) -> list[str]:
     """Per variant, folded: the 10 functions whose own instructions per request changed most."""
     folds = []
@@ -104,7 +115,12 @@ def _functions(run: Run) -> list[str]:
         if not found:
             continue
         rows = [
-            [m.function, instructions(m.head), instructions(m.baseline), f"{m.change:+,.0f}"]
+            [
+                _short(m.function),
+                instructions(m.head),
+                instructions(m.baseline),
+                f"{m.change:+,.0f}",
+            ]
             for m in found
         ]
         header = ["function (object file)", "head", "baseline", "change per request"]
