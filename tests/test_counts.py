@@ -80,6 +80,39 @@ def test_identical_code_is_no_change_and_two_percent_more_is_flagged() -> None:
     assert [p.variant for p in counts.regressions([axum, fastapi])] == ["fastapi-async"]
 
 
+def numbered(variant: str, lives: list[float], cpus: list[str]) -> Counted:
+    """A counted side whose lives are numbered from 1, each on the given CPUs."""
+    cell = counted(variant, lives)
+    cell.lives = [
+        c.model_copy(update={"life": k, "cpus": cpu})
+        for k, (c, cpu) in enumerate(zip(cell.lives, cpus, strict=True), 1)
+    ]
+    return cell
+
+
+def test_paired_lives_cancel_what_a_lane_does_to_both_sides() -> None:
+    """Lives as Axum's in identical-code runs: two levels about 1.5% apart by lane. Paired by
+    life (each pair in one lane) the lanes' difference cancels: identical code reads as no
+    change with a detectable change under 0.5%, and 1% more in every head life is flagged;
+    unpaired, the lanes' spread would widen the detectable change beyond that."""
+    cpus = ["0", "1"] * 6
+    lane = {"0": 748_000.0, "1": 759_000.0}
+    wobble = [1.0, 1.001, 0.999, 1.0005, 0.9995, 1.0]  # within a lane, identical code
+    base = [lane[c] * wobble[k % 6] for k, c in enumerate(cpus)]
+    head = [lane[c] * wobble[(k + 3) % 6] for k, c in enumerate(cpus)]
+    run = ab_run(numbered("axum", head, cpus), numbered("axum@baseline", base, cpus))
+    (same,) = counts.pairs(run)
+    assert same.direction == "same" and abs((same.ratio or 0) - 1) < 0.001
+    assert same.detectable is not None and same.detectable < 1.005
+    rose = ab_run(
+        numbered("axum", [v * 1.01 for v in head], cpus), numbered("axum@baseline", base, cpus)
+    )
+    (flagged,) = counts.pairs(rose)
+    assert flagged.direction == "rose" and flagged.ratio == pytest.approx(1.01, abs=0.001)
+    unpaired = ab_run(counted("axum", [v * 1.01 for v in head]), counted("axum@baseline", base))
+    assert (counts.pairs(unpaired)[0].detectable or 0) > 1.005
+
+
 def test_the_default_threshold_is_the_detectable_change_and_a_given_one_replaces_it() -> None:
     cells = (counted("axum", [v * 1.02 for v in AXUM[:3]]), counted("axum@baseline", AXUM[3:]))
     (own,) = counts.pairs(ab_run(*cells))

@@ -31,9 +31,11 @@ import pytest
 import yaml
 
 from bench import REPO
+from bench.analysis import counts
 from bench.model import store
 from bench.plan import matrix, profiles
 from bench.plan.matrix import Variant
+from bench.run.counted import MAX_LIVES
 
 WORKFLOW = REPO / ".github" / "workflows" / "bench.yml"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -339,7 +341,11 @@ def test_the_ab_job_measures_head_against_base_in_one_run_and_gates(
         assert run.plan.baseline.commit == evaluate(BASE_SHA, job)
     assert sorted(c.variant for c in timed.cells) == both
     assert sorted(c.variant for c in counted.counts) == both
-    assert all(len(c.lives) == 3 and c.error is None for c in counted.counts)
+    assert all(3 <= len(c.lives) <= MAX_LIVES and c.error is None for c in counted.counts)
+    for head, base in counts.counted_pairs(counted):  # life k of both sides: one lane
+        assert sorted(c.life for c in head.lives) == sorted(c.life for c in base.lives)
+        by_life = {c.life: c.cpus for c in base.lives}
+        assert all(c.cpus and c.cpus == by_life[c.life] for c in head.lives)
     summary = job.summary.read_text()
     assert summary.startswith("## Server instructions per request: head ÷ baseline")
     assert "\n## Head ÷ baseline" in summary and "fastapi-tuned" in summary

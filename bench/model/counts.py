@@ -22,6 +22,13 @@ class Count(Model):
         exclude_if=lambda v: not v,
     )
 
+    life: int | None = Field(
+        None,
+        description="which life of its variant, from 1: an A/B run counts a head's life k and "
+        "its baseline's life k one after the other in one lane (a pair)",
+    )
+    cpus: str | None = Field(None, description="the server's Cpus_allowed_list in this life")
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def per_request(self) -> float:

@@ -6,10 +6,13 @@ one CPU (a lane), verified and read back (its /health against the cell); oha sen
 WARMUP_REQUESTS uncounted (at twice the pool's connections, so that every pool is fully
 open), then counting is switched on (vgdb), oha sends the counted requests at one
 connection, counting is switched off and the counters dumped; the dump's `totals:` over the
-good requests is the life's count. Counts do not depend on contention, so lanes run side by
-side, one per CPU (at most MAX_LANES); the lives of a head and its baseline take turns in the
-queue. A variant that fails under valgrind fails alone, with valgrind's last lines; the rest
-go on.
+good requests is the life's count. Lanes run side by side, one per CPU (at most MAX_LANES).
+With a baseline, a job is a pair: the head's life k and the baseline's life k, one after the
+other in one lane (which first alternates with k), so that what a lane does to a count (its
+CPU's neighbours, the time) is the same on both sides of each pair: twelve Axum lives of one
+run averaged 753,868 instructions per request on CPU 0 and 748,411 on CPU 1, beside the
+database (docs/measurements.md). A variant that fails under valgrind fails alone, with
+valgrind's last lines; the rest go on.
 
 How many lives: at least LIVES; a variant whose first life was cheap gets more, as many as
 fit in LIFE_BUDGET_S, at most MAX_LIVES, the same number on both sides of an A/B. Axum's
@@ -109,12 +112,20 @@ def execute(
     ]
     save(run, run_dir / "results.json")
     (run_dir / FOLDER).mkdir(parents=True, exist_ok=True)
-    jobs: queue.Queue[tuple[Counted, int]] = queue.Queue()
-    for life in range(settings.lives):
-        for counted in run.counts:
-            jobs.put((counted, life))
-    lock = threading.Lock()
+    jobs: queue.Queue[list[tuple[Counted, int]]] = queue.Queue()
     planned: dict[tuple[str, Params], int] = {}  # a head and its baseline -> their lives
+
+    def put(key: tuple[str, Params], lives: range) -> None:
+        """Queue `lives` of a variant, each one job: its life beside its other side's, in
+        one lane, which side first alternating with the life."""
+        sides = [c for c in run.counts if _pair(c) == key]
+        for life in lives:
+            jobs.put([(c, life) for c in (sides if life % 2 == 0 else sides[::-1])])
+
+    for life in range(settings.lives):
+        for key in dict.fromkeys(_pair(c) for c in run.counts):
+            put(key, range(life, life + 1))
+    lock = threading.Lock()
 
     def plan_more(counted: Counted) -> None:
         """After a variant's first life: its lives (and its other side's), the extra ones
@@ -123,9 +134,7 @@ def execute(
         if key in planned or not counted.lives:
             return
         planned[key] = settings.lives_for(counted.lives[0].wall_s)
-        for life in range(settings.lives, planned[key]):
-            for other in (c for c in run.counts if _pair(c) == key):
-                jobs.put((other, life))
+        put(key, range(settings.lives, planned[key]))
 
     with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
         run.metadata.tools.setdefault("postgres", db.server_version)
@@ -134,21 +143,22 @@ def execute(
         def lane(cpus: list[int]) -> None:
             while not interrupts_requested():
                 try:
-                    counted, life = jobs.get_nowait()
+                    pair = jobs.get_nowait()
                 except queue.Empty:
                     return
-                if counted.error:
-                    continue
-                job = _Job(counted, life, opts.variants[counted.variant], cpus, settings)
-                lives = planned.get(_pair(counted), settings.lives)
-                name = f"count {counted.variant} life {life + 1}/{lives}"
-                try:
-                    _count(job, db, run_dir, oha_path, valgrind_path, _say(on_phase, name))
-                except KeyboardInterrupt:
-                    return  # the server is stopped; the main thread raises it again
-                with lock:
-                    plan_more(counted)
-                    save(run, run_dir / "results.json")
+                for counted, life in pair:
+                    if counted.error or interrupts_requested():
+                        continue
+                    job = _Job(counted, life, opts.variants[counted.variant], cpus, settings)
+                    lives = planned.get(_pair(counted), settings.lives)
+                    name = f"count {counted.variant} life {life + 1}/{lives}"
+                    try:
+                        _count(job, db, run_dir, oha_path, valgrind_path, _say(on_phase, name))
+                    except KeyboardInterrupt:
+                        return  # the server is stopped; the main thread raises it again
+                    with lock:
+                        plan_more(counted)
+                        save(run, run_dir / "results.json")
 
         _in_lanes(lane, lanes(opts.cpus.used()))
     interrupts.check()
@@ -252,8 +262,9 @@ def _life(
         phase("verifying")  # every life, so that all lives start alike
         verify(job.variant.name, server.url, db)
         counted.reported = runner.read_back(server, counted.params).reported
+        cpus = processes.cpus_allowed(server.pid)
         if job.life == 0:
-            counted.cpus = {"server": processes.cpus_allowed(server.pid)}
+            counted.cpus = {"server": cpus}
         target = oha.url(server.url, counted.params)
         warm = counted.params.model_copy(update={"concurrency": warmup_connections(counted.params)})
         _load(oha_path, target, warm, settings.warmup_requests, job.cpus)
@@ -270,7 +281,14 @@ def _life(
         instructions = valgrind.totals(dumps[-1])
     wall = round(time.monotonic() - started, 1)
     top = valgrind.functions(valgrind_path, dumps[-1])
-    return Count(instructions=instructions, requests=settings.requests, wall_s=wall, functions=top)
+    return Count(
+        instructions=instructions,
+        requests=settings.requests,
+        wall_s=wall,
+        functions=top,
+        life=job.life + 1,
+        cpus=cpus,
+    )
 
 
 def _load(oha_path: Path, target: str, params: Params, requests: int, cpus: list[int]) -> list[str]:
