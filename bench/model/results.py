@@ -34,7 +34,9 @@ SCHEMA_VERSION together):
   4 (2026-12-05): the cell parameter `host_check` (absent when on, as every server of an
                older file ran: ids unchanged; off: the server answers requests naming any
                Host, as the published apps did) and a counted variant's `reported` (its
-               /health answer, read back in every life). Read through `bench.model.v3`.
+               /health answer, read back in every life); each counted life's `life` (its
+               number: an A/B run counts life k of both sides as a pair in one lane) and
+               `cpus`. Read through `bench.model.v3`.
 """
 
 from collections.abc import Iterable
