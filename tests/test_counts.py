@@ -243,12 +243,14 @@ def test_a_cheap_variant_gets_more_lives_within_the_budget_and_repeats_is_exact(
     assert Settings(lives=2, budget_s=None).lives_for(0.5) == 2
 
 
-def counted_run(run_id: str, *cells: Counted, flags: list[str], valgrind: str) -> Run:
+def counted_run(
+    run_id: str, *cells: Counted, flags: list[str], valgrind: str, postgres: str = "18.1"
+) -> Run:
     plan = Plan(profile="default", measure=Measure(requests=200, repeats=3), sweeps=[], cells=[])
     metadata = {
         "cpu": {"flags": flags},
         "host": {"libc": "glibc 2.36", "python": "3.11.7"},
-        "tools": {"valgrind": valgrind, "rustc": "rustc 1.91.0"},
+        "tools": {"valgrind": valgrind, "rustc": "rustc 1.91.0", "postgres": postgres},
     }
     return Run(run_id=run_id, plan=plan, metadata=metadata, counts=list(cells))
 
@@ -282,19 +284,26 @@ def test_compare_of_two_counted_runs_flags_only_the_variant_that_rose(
 
 
 @pytest.mark.parametrize(
-    ("flags", "valgrind", "says"),
+    ("flags", "valgrind", "postgres", "says"),
     [
-        (["avx2"], "valgrind-3.19.0", "CPU flags differ (sse4_2)"),
-        (["avx2", "sse4_2"], "valgrind-3.22.0", "valgrind differ (valgrind-3.19.0 and "),
+        (["avx2"], "valgrind-3.19.0", "18.1", "CPU flags differ (sse4_2)"),
+        (["avx2", "sse4_2"], "valgrind-3.22.0", "18.1", "valgrind differ (valgrind-3.19.0 and "),
+        (["avx2", "sse4_2"], "valgrind-3.19.0", "15.14", "Postgres differ (18.1 and 15.14)"),
     ],
-    ids=["flags", "valgrind"],
+    ids=["flags", "valgrind", "postgres"],
 )
 def test_compare_refuses_counts_of_other_flags_or_versions(
-    tmp_path: Path, flags: list[str], valgrind: str, says: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    flags: list[str],
+    valgrind: str,
+    postgres: str,
+    says: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     a = counted_run("a", counted("axum", AXUM[:3]), flags=["avx2", "sse4_2"],
                     valgrind="valgrind-3.19.0")  # fmt: skip
-    b = counted_run("b", counted("axum", AXUM[3:]), flags=flags, valgrind=valgrind)
+    b = counted_run("b", counted("axum", AXUM[3:]), flags=flags, valgrind=valgrind,
+                    postgres=postgres)  # fmt: skip
     result = compare(tmp_path, a, b, capsys)
     assert result.code == 2
     (line,) = result.stderr.splitlines()

@@ -35,7 +35,7 @@ V2_FILES = [*sorted(DATA.glob("results-v2*.json")), DATA / "flame" / "results.js
 @pytest.mark.parametrize("path", V2_FILES, ids=lambda p: p.stem)
 def test_a_real_v2_file_migrates_validates_and_round_trips(path: Path) -> None:
     raw = json.loads(path.read_text())
-    assert raw["schema_version"] == 2 and SCHEMA_VERSION == 4
+    assert raw["schema_version"] == 2 and SCHEMA_VERSION == 5
     run = store.load(path)
     text = store.dump(run)
     jsonschema.Draft202012Validator(json.loads(store.SCHEMA_FILE.read_text())).validate(
@@ -105,12 +105,12 @@ def test_unknown_versions_are_refused_in_one_line(version: object, tmp_path: Pat
     path = tmp_path / "results.json"
     path.write_text(json.dumps({**json.loads(V2.read_text()), "schema_version": version}))
     with pytest.raises(
-        UsageError, match=f"schema_version {version!r}; this version reads 1, 2, 3, 4"
+        UsageError, match=f"schema_version {version!r}; this version reads 1, 2, 3, 4, 5"
     ):
         store.load(path)
 
 
-@pytest.mark.parametrize("version", [5, 99])
+@pytest.mark.parametrize("version", [6, 99])
 def test_a_newer_file_is_refused_naming_both_versions(version: int, tmp_path: Path) -> None:
     """Not a validation error about a field it does not know: the versions, in one line."""
     raw = json.loads(store.dump(store.load(V2))) | {"schema_version": version}

@@ -59,6 +59,11 @@ def side(counted: Counted) -> Side:
     return Side(tuple(c.per_request for c in counted.lives))
 
 
+def database_side(counted: Counted) -> Side:
+    """A counted cell's database instructions per request, over the lives that counted them."""
+    return Side(tuple(c.database.per_request for c in counted.lives if c.database))
+
+
 @dataclass(frozen=True)
 class CountPair:
     """A variant's head ÷ baseline of server instructions per request."""
@@ -73,11 +78,18 @@ class CountPair:
     threshold: float | None  # a fraction: 0.01 flags beyond x1.01 and x1/1.01
     direction: Direction
     error: str | None = None
+    database: tuple[Side, Side] = (Side(()), Side(()))  # head, baseline; no verdict
 
     @property
     def flagged(self) -> bool:
         """Whether the count moved beyond the threshold, significantly."""
         return self.direction in ("rose", "fell")
+
+    @property
+    def database_ratio(self) -> float | None:
+        """head ÷ baseline of database instructions per request (None unless both counted)."""
+        head, base = (s.per_request for s in self.database)
+        return head / base if head is not None and base is not None else None
 
 
 def pairs(run: Run, threshold_pct: float | None = None) -> list[CountPair]:
@@ -100,8 +112,11 @@ def judge(head: Counted, base: Counted, threshold: float | None) -> CountPair:
     h, b = side(head), side(base)
     label = head.params.label()
     error = head.error or base.error
+    db = (database_side(head), database_side(base))
     if h.per_request is None or b.per_request is None or error:
-        return CountPair(head.variant, label, h, b, None, None, None, threshold, "unknown", error)
+        return CountPair(
+            head.variant, label, h, b, None, None, None, threshold, "unknown", error, db
+        )
     ratio = h.per_request / b.per_request
     paired = pairs_of(head, base)
     if len(paired) >= 2:
@@ -113,7 +128,9 @@ def judge(head: Counted, base: Counted, threshold: float | None) -> CountPair:
     direction: Direction = "unknown" if threshold is None or p is None else "same"
     if threshold is not None and p is not None and p < ALPHA and abs(ratio - 1) > threshold:
         direction = "rose" if ratio > 1 else "fell"
-    return CountPair(head.variant, label, h, b, ratio, p, detectable, threshold, direction)
+    return CountPair(
+        head.variant, label, h, b, ratio, p, detectable, threshold, direction, database=db
+    )
 
 
 def pairs_of(head: Counted, base: Counted) -> list[tuple[float, float]]:
@@ -164,7 +181,9 @@ def regressions(found: list[CountPair]) -> list[CountPair]:
 
 def depends_on(run: Run) -> dict[str, object]:
     """What a run's counts depend on besides the code: the CPU's flags and the versions of
-    valgrind, the C library, Python and rustc (None where a run did not record one)."""
+    valgrind, the C library, Python, rustc and Postgres (whose answers the drivers parse, and
+    whose backends the database's count counts), and whether the database ran under valgrind
+    (its slower answers move the servers' counts); None where a run did not record one."""
     meta = run.metadata
     return {
         "CPU flags": meta.cpu.flags,
@@ -172,6 +191,8 @@ def depends_on(run: Run) -> dict[str, object]:
         "the C library": meta.host.libc,
         "Python": meta.host.python,
         "rustc": meta.tools.get("rustc"),
+        "Postgres": meta.tools.get("postgres"),
+        "the database under valgrind": any(c.database_command for c in run.counts),
     }
 
 
@@ -183,6 +204,8 @@ def mismatch(a: Run, b: Run) -> str | None:
         if value is None or other is None:
             return f"{what} not recorded in {a.run_id if value is None else b.run_id}"
         if value != other:
+            if isinstance(value, bool):  # the run that did, named
+                return f"{what} in {(a if value else b).run_id} only (--count-database)"
             if isinstance(value, list) and isinstance(other, list):
                 only = sorted(set(value) ^ set(other))
                 shown = ", ".join(only[:5]) + (" ..." if len(only) > 5 else "")

@@ -185,6 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with _cleaning_up(args):
             return count.cmd_count(args, plan, settings, _cpu_plan(args), run_dir)
     count.threshold(args)
+    count.database(args)
     plan = _plan(args)
     if args.soak is not None:
         if plan.baseline is not None:

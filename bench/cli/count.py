@@ -48,7 +48,26 @@ def check(args: argparse.Namespace) -> counted.Settings:
     if not 10 <= requests <= MAX_REQUESTS:
         raise UsageError(f"--requests {requests} with --count: give 10-{MAX_REQUESTS}")
     budget = None if args.repeats is not None else counted.LIFE_BUDGET_S  # --repeats: exactly
-    return counted.Settings(lives=lives, requests=requests, budget_s=budget)
+    return counted.Settings(
+        lives=lives,
+        requests=requests,
+        budget_s=budget,
+        database=database(args),
+    )
+
+
+def database(args: argparse.Namespace) -> bool:
+    """--count-database: only with --count, and only with a throwaway cluster."""
+    if not getattr(args, "count_database", False):
+        return False
+    if not args.count:
+        raise UsageError("--count-database counts the database of a counted run: add --count")
+    if args.db == "external":
+        raise UsageError(
+            "--count-database runs Postgres under valgrind: drop --db external (the "
+            "throwaway cluster is the harness's own)"
+        )
+    return True
 
 
 def threshold(args: argparse.Namespace) -> float | None:

@@ -208,6 +208,12 @@ def _add_run_parser(sub: "argparse._SubParsersAction[Parser]") -> None:
         "--repeats fresh servers (default 3); with --baseline, head ÷ baseline per variant",
     )
     p.add_argument(
+        "--count-database",
+        action="store_true",
+        help="with --count: run the throwaway Postgres under valgrind too, and count its "
+        "backends' instructions per request beside each server's",
+    )
+    p.add_argument(
         "--count-threshold",
         metavar="PCT",
         help="with --count --baseline: call a count changed beyond PCT%% (default: each "

@@ -189,3 +189,31 @@ def listeners(pid: int, port: int) -> int:
     root = psutil.Process(pid)
     children = sum(listens(child) for child in root.children(recursive=True))
     return children or int(listens(root))
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """`pid` and its descendants (those that exist right now)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _tcp(proc: psutil.Process) -> list[Any]:
+    """`proc`'s TCP sockets ([] once it is gone)."""
+    try:
+        return list(proc.net_connections(kind="tcp"))
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return []
+
+
+def peers(client: int, server: int, port: int) -> list[int]:
+    """The children of `server` (a postmaster) holding the other end of a TCP connection
+    that `client`'s tree opened to `port`: a server's own database backends, told apart from
+    another server's on the same database by the client's local ports. In pid order."""
+    ours = [c for p in _tree(client) for c in _tcp(p)]
+    ports = {c.laddr.port for c in ours if c.raddr and c.raddr.port == port}
+    found = [
+        child.pid
+        for child in psutil.Process(server).children()
+        if any(c.raddr and c.laddr.port == port and c.raddr.port in ports for c in _tcp(child))
+    ]
+    return sorted(found)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError
@@ -51,19 +52,29 @@ def version(valgrind: Path) -> str:
     return out.stdout.strip()
 
 
-def command(valgrind: Path, out_dir: Path, server: Sequence[str]) -> list[str]:
+# A child forked without exec keeps valgrind either way; with this it also gets a gdbserver
+# of its own, which vgdb reaches by the child's pid (else vgdb finds "no FIFO").
+FORKS = "--trace-children=yes"
+
+
+def command(valgrind: Path, out_dir: Path, server: Sequence[str], forks: bool = False) -> list[str]:
     """`server` under callgrind, counting nothing until told, its dumps in `out_dir`
-    (callgrind.out.PID, then .1, .2, ... per dump)."""
+    (callgrind.out.PID, then .1, .2, ... per dump); with `forks`, each process it forks
+    (a Postgres backend) can be told apart by vgdb and dumps under its own pid."""
     out = f"--callgrind-out-file={out_dir}/callgrind.out.%p"
-    return [str(valgrind), *OPTIONS, out, *server]
+    return [str(valgrind), *OPTIONS, *([FORKS] if forks else []), out, *server]
 
 
-def monitor(valgrind: Path, pid: int, request: str) -> None:
+def monitor(valgrind: Path, pid: int, request: str, user: str | None = None) -> None:
     """Send a callgrind monitor command (`instrumentation on`, `dump`, ...) to the valgrind'ed
-    process `pid` and wait for its answer; a BenchError with vgdb's last words otherwise."""
+    process `pid` and wait for its answer; a BenchError with vgdb's last words otherwise.
+
+    vgdb runs as `user`, the process's own account when it is not ours: vgdb as root hangs
+    waiting for another account's process to answer (valgrind 3.19), as that account it
+    does not."""
     cmd = [str(vgdb(valgrind)), f"--pid={pid}", *request.split()]
     try:
-        processes.run(cmd, timeout=MONITOR_TIMEOUT_S)
+        processes.run(cmd, timeout=MONITOR_TIMEOUT_S, user=user)
     except subprocess.CalledProcessError as exc:
         said = " | ".join((exc.stderr or exc.stdout or "").strip().splitlines()[-2:])
         raise BenchError(f"vgdb {request!r} to {pid} failed: {said or exc.returncode}") from None
@@ -71,6 +82,17 @@ def monitor(valgrind: Path, pid: int, request: str) -> None:
         raise BenchError(
             f"vgdb {request!r} to {pid} got no answer in {MONITOR_TIMEOUT_S:g} s"
         ) from None
+
+
+def monitor_each(
+    valgrind: Path, pids: Sequence[int], request: str, user: str | None = None
+) -> None:
+    """`monitor` each of `pids` (as `user`) at once: vgdb waits 100 ms before it wakes an
+    idle process through ptrace, so one after the other would add that per process."""
+    if not pids:
+        return
+    with ThreadPoolExecutor(max_workers=len(pids)) as pool:
+        list(pool.map(lambda pid: monitor(valgrind, pid, request, user), pids))
 
 
 def dumps(out_dir: Path, pid: int) -> list[Path]:

@@ -1,5 +1,6 @@
 """The counted part of results.json (`run --count`): each variant's server instructions per
-request under valgrind's callgrind, one count per server life."""
+request under valgrind's callgrind, one count per server life, and with `--count-database`
+the database backends' instructions per request of the same window."""
 
 from typing import Any
 
@@ -7,6 +8,21 @@ from pydantic import Field, computed_field
 
 from bench.model.base import Model
 from bench.model.plan import Params, cell_id
+
+
+class DatabaseCount(Model):
+    """The database's share of one life's window: the Postgres backends of the server's own
+    connections, each under callgrind, counting switched on and off with the server's."""
+
+    instructions: int = Field(description="the backends' instructions in the window, summed")
+    backends: int = Field(description="the server's database connections (a backend each)")
+    requests: int = Field(description="good (2xx) requests answered in the window")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def per_request(self) -> float:
+        """Database instructions per request."""
+        return self.instructions / self.requests
 
 
 class Count(Model):
@@ -20,6 +36,11 @@ class Count(Model):
         description="the window's costliest functions by their own instructions (callgrind_"
         "annotate): 'function (object file)' -> instructions",
         exclude_if=lambda v: not v,
+    )
+    database: DatabaseCount | None = Field(  # absent from the file when not counted
+        None,
+        description="the database backends' count of the same window (--count-database)",
+        exclude_if=lambda v: v is None,
     )
 
     life: int | None = Field(
@@ -59,6 +80,16 @@ class Counted(Model):
     cpus: dict[str, str] = Field({}, description="role -> Cpus_allowed_list read from /proc")
     artifacts: dict[str, str] = Field({}, description="name -> path relative to the run folder")
     error: str | None = Field(None, description="why it could not be counted (valgrind's words)")
+    database_command: list[str] = Field(  # absent from the file when empty
+        [],
+        description="the postmaster's command under valgrind, when the database was counted",
+        exclude_if=lambda v: not v,
+    )
+    database_error: str | None = Field(  # absent from the file when None
+        None,
+        description="why a life's database count is missing (the server's count stands)",
+        exclude_if=lambda v: v is None,
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

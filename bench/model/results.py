@@ -37,6 +37,11 @@ SCHEMA_VERSION together):
                /health answer, read back in every life); each counted life's `life` (its
                number: an A/B run counts life k of both sides as a pair in one lane) and
                `cpus`. Read through `bench.model.v3`.
+  5 (2026-12-05): a counted life's `database` (with `--count-database`: the instructions of
+               the Postgres backends serving the server's connections over the same window,
+               their number and requests) and a counted cell's `database_command` (the
+               postmaster's command under valgrind) and `database_error`. Read through
+               `bench.model.v4`.
 """
 
 from collections.abc import Iterable
@@ -51,7 +56,7 @@ from bench.model.plan import CellSpec, Params, Plan
 from bench.model.provider import Provider
 from bench.model.roles import Role
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 FAILURE_THRESHOLD = 0.001  # a repeat fails when non-2xx + errors exceed 0.1% of requests
 CpuList = Annotated[str, StringConstraints(pattern=r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")]
 """A Cpus_allowed_list as /proc shows it, e.g. "0", "0-1" or "0,2-3"."""
@@ -332,7 +337,7 @@ class Metadata(Model):
 class Run(Model):
     """A whole benchmark run: the plan, the environment, the cells in the order they ran."""
 
-    schema_version: Literal[4] = 4
+    schema_version: Literal[5] = 5
     run_id: str
     plan: Plan
     metadata: Metadata

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench.errors import UsageError
-from bench.model import v1, v2, v3
+from bench.model import v1, v2, v3, v4
 from bench.model.results import SCHEMA_VERSION, Run
 
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
@@ -16,6 +16,7 @@ MIGRATIONS = {
     1: v1.migrate,
     2: v2.migrate,
     3: v3.migrate,
+    4: v4.migrate,
 }  # schema_version -> the next version's data
 
 

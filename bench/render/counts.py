@@ -9,6 +9,7 @@ from bench.render.markdown import TIMES, fold, table
 from bench.render.page import Page
 
 COLUMN = "server instructions per request"
+DATABASE = "database instructions per request"
 VERDICTS = {
     "rose": "rose",
     "fell": "fell",
@@ -77,13 +78,43 @@ def section(page: Page) -> str:
         return ""
     if run.plan.baseline is not None:
         return _ab(run)
+    in_db = _database(run)
     rows = [
         [c.variant, instructions(counts.side(c).per_request), percent(counts.side(c).spread),
-         str(len(c.lives)), host_check(c), c.error or ""]
+         *([instructions(counts.database_side(c).per_request),
+            percent(counts.database_side(c).spread)] if in_db else []),
+         str(len(c.lives)), host_check(c),
+         "; ".join(e for e in (c.error, c.database_error) if e)]
         for c in run.counts
     ]  # fmt: skip
-    header = ["variant", COLUMN, "spread over lives", "lives", "host check (/health)", "error"]
-    return "\n\n".join(["## Server instructions per request", table(header, rows), how(run)])
+    header = ["variant", COLUMN, "spread over lives"]
+    header += [DATABASE, "spread (database)"] if in_db else []
+    header += ["lives", "host check (/health)", "error"]
+    parts = ["## Server instructions per request", table(header, rows)]
+    return "\n\n".join([*parts, how(run), *_database_how(run)])
+
+
+def _database(run: Run) -> bool:
+    """Whether the run counted its database (`--count-database`)."""
+    return any(c.database_command for c in run.counts)
+
+
+def _database_how(run: Run) -> list[str]:
+    """What the database's count is, for a run that took it."""
+    if not _database(run):
+        return []
+    return [
+        "Database instructions per request: the Postgres backends serving each server's own "
+        "connections (found by their ports), the postmaster under the same callgrind with "
+        "counting off, switched on and off in those backends with the server's; their dumps' "
+        "`totals:` summed over the same requests. Postgres's other processes (checkpointer, "
+        "WAL writer, I/O workers) are not counted. It has no verdict: a backend's plan cache "
+        "may re-plan a prepared statement on every execution in one life and not in another "
+        "([methodology](../../docs/methodology.md#the-databases-count)). With the database "
+        "under valgrind its answers come later, which moves the servers' own counts (about "
+        "1% for fastapi-async) and widens their spread: compare such a run only with another "
+        "that counted its database."
+    ]
 
 
 def _ab(run: Run) -> str:
@@ -93,7 +124,7 @@ def _ab(run: Run) -> str:
     given = run.count_threshold_pct
     parts = ["## Server instructions per request: head ÷ baseline", *_judged(found, given)]
     where = f"Head: this checkout; baseline: `{side.rev}` ({side.commit[:12]})."
-    return "\n\n".join([*parts, how(run), where, *_functions(run)])
+    return "\n\n".join([*parts, how(run), *_database_how(run), where, *_functions(run)])
 
 
 NAME_CHARS = 100
@@ -140,7 +171,8 @@ def across(a: Run, b: Run, found: list[counts.CountPair], given: float | None) -
     title = f"# Server instructions per request: run {b.run_id} ÷ run {a.run_id}"
     note = (
         "Counts, not time: the machine's move between the runs plays no part; both runs "
-        "recorded the same CPU flags and versions of valgrind, the C library, Python and rustc."
+        "recorded the same CPU flags and versions of valgrind, the C library, Python, rustc "
+        "and Postgres."
     )
     return "\n\n".join([title, note, *_judged(found, given, "B", "A")]) + "\n"
 
@@ -149,11 +181,16 @@ def _judged(
     found: list[counts.CountPair], given: float | None, new: str = "head", old: str = "baseline"
 ) -> list[str]:
     """The summary line, the table and how its verdicts are reached."""
+    in_db = any(s.lives for p in found for s in p.database)
     rows = [
         [p.variant, instructions(p.head.per_request), instructions(p.baseline.per_request),
          ratio(p.ratio), judged(p), _detectable(p), percent(p.threshold),
          f"{percent(p.head.spread)} / {percent(p.baseline.spread)}",
-         f"{len(p.head.lives)} / {len(p.baseline.lives)}"]
+         f"{len(p.head.lives)} / {len(p.baseline.lives)}",
+         *([instructions(p.database[0].per_request), instructions(p.database[1].per_request),
+            ratio(p.database_ratio),
+            f"{percent(p.database[0].spread)} / {percent(p.database[1].spread)}"]
+           if in_db else [])]
         for p in found
     ]  # fmt: skip
     header = [
@@ -167,6 +204,11 @@ def _judged(
         f"spread {new} / {old}",
         "lives",
     ]
+    header += (
+        [f"{DATABASE} ({new})", f"({old})", f"{new} ÷ {old}", f"spread {new} / {old}"]
+        if in_db
+        else []
+    )
     flagged = [f"{p.variant} ({p.direction})" for p in found if p.flagged]
     summary = (
         f"**Counts moved beyond the threshold in {', '.join(flagged)}**; in no other variant."

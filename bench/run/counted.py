@@ -36,7 +36,7 @@ from bench.model.plan import Measure, Params, Plan
 from bench.model.results import Run
 from bench.model.store import save
 from bench.plan.matrix import Variant, head
-from bench.run import faults, runner
+from bench.run import dbcount, faults, runner
 from bench.sut import database, variants
 from bench.sut.verify import verify
 
@@ -66,6 +66,8 @@ class Settings:
         if self.budget_s is None or not first_wall_s:
             return self.lives
         return max(self.lives, min(MAX_LIVES, int(self.budget_s // first_wall_s)))
+
+    database: bool = False  # the database's backends counted too (`--count-database`)
 
 
 def params(of: Params) -> Params:
@@ -136,9 +138,15 @@ def execute(
         planned[key] = settings.lives_for(counted.lives[0].wall_s)
         put(key, range(settings.lives, planned[key]))
 
-    with database.provision(opts.db_provider, cpus=opts.cpus.of("database")) as db:
+    counted_by = valgrind_path if settings.database else None
+    with database.provision(
+        opts.db_provider, cpus=opts.cpus.of("database"), counted_by=counted_by
+    ) as db:
         run.metadata.tools.setdefault("postgres", db.server_version)
         run.metadata.tools["valgrind"] = version
+        if db.cluster is not None and counted_by is not None:
+            for counted in run.counts:
+                counted.database_command = db.cluster.postgres_command()
 
         def lane(cpus: list[int]) -> None:
             while not interrupts_requested():
@@ -229,7 +237,8 @@ def _count(
         return
     counted.lives = [*counted.lives, count]
     counted.artifacts = {**counted.artifacts, f"life{job.life + 1}": f"{FOLDER}/{stem}"}
-    phase(f"{count.per_request:,.0f} instructions per request")
+    in_db = f", database {count.database.per_request:,.0f}" if count.database else ""
+    phase(f"{count.per_request:,.0f} instructions per request{in_db}")
 
 
 def _life(
@@ -269,10 +278,14 @@ def _life(
         warm = counted.params.model_copy(update={"concurrency": warmup_connections(counted.params)})
         _load(oha_path, target, warm, settings.warmup_requests, job.cpus)
         interrupts.check()
+        backends = dbcount.Backends(valgrind_path, db, server.pid)
         valgrind.monitor(valgrind_path, server.pid, "instrumentation on")
+        if dbcount.counted(db):
+            backends.on()
         phase(f"counting {settings.requests} requests")
         cmd = _load(oha_path, target, counted.params, settings.requests, job.cpus)
         valgrind.monitor(valgrind_path, server.pid, "instrumentation off")
+        in_db = backends.off(settings.requests, out_dir / "database") if backends.pids else None
         valgrind.monitor(valgrind_path, server.pid, "dump")
         counted.oha_command = cmd
         dumps = valgrind.dumps(out_dir, server.pid)
@@ -281,6 +294,8 @@ def _life(
         instructions = valgrind.totals(dumps[-1])
     wall = round(time.monotonic() - started, 1)
     top = valgrind.functions(valgrind_path, dumps[-1])
+    if backends.error:
+        counted.database_error = backends.error
     return Count(
         instructions=instructions,
         requests=settings.requests,
@@ -288,6 +303,7 @@ def _life(
         functions=top,
         life=job.life + 1,
         cpus=cpus,
+        database=in_db,
     )
 
 

@@ -4,12 +4,17 @@ stop and restart on a free port of 127.0.0.1, each process recorded in the regis
 
 Postgres refuses to run as root, so as root a cluster runs as a dedicated system account
 (PG_SYSTEM_USER), created on first use, as the wheel's own helper does.
+
+A cluster can run its postmaster under valgrind's callgrind with counting off (`valgrind`):
+Postgres forks its backends without exec, so each inherits valgrind, counts nothing until
+told (vgdb), and dumps into the cluster's `callgrind/` folder under its own pid.
 """
 
 import importlib.util
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -25,7 +30,7 @@ import psycopg
 
 from bench import interrupts
 from bench.errors import BenchError
-from bench.load import leftovers, netns, processes, registry
+from bench.load import leftovers, netns, processes, registry, valgrind
 from bench.plan.topology import HERE, Place
 
 PG_SYSTEM_USER = os.environ.get("PYBENCH_PG_USER", "pybench-postgres")  # as root
@@ -147,9 +152,15 @@ class LocalCluster:
     (127.0.0.1, or its network namespace's address, where it runs)."""
 
     def __init__(
-        self, bindir: Path, cpus: Collection[int] | None = None, place: Place = HERE
+        self,
+        bindir: Path,
+        cpus: Collection[int] | None = None,
+        place: Place = HERE,
+        counted_by: Path | None = None,
     ) -> None:
+        """`counted_by`: a valgrind to run the postmaster under (callgrind, counting off)."""
         self.bindir = bindir
+        self.counted_by = counted_by
         self.cpus = cpus
         self.place = place
         self.user = cluster_user()
@@ -159,6 +170,7 @@ class LocalCluster:
             self.root = Path(tempfile.mkdtemp(prefix="pybench-pg-"))  # 0700
             registry.add_dir(self.root)
         self.data = self.root / "data"
+        self.dumps = self.root / "callgrind"  # each backend's callgrind.out.PID[.N]
         self.password = secrets.token_urlsafe(32)
         self.passfile = write_passfile(self.root, self.password)
 
@@ -202,7 +214,31 @@ class LocalCluster:
         if self.place.netns is not None:  # its link's other end: the server's namespace
             with open(self.data / "pg_hba.conf", "a") as hba:
                 hba.write("host all all samenet scram-sha-256\n")
+        self._wrap_postgres()
         self._launch()
+
+    def postgres_command(self) -> list[str]:
+        """The postmaster's command before its options: postgres, or postgres under callgrind."""
+        postgres = [str(self.bindir / "postgres")]
+        if self.counted_by is None:
+            return postgres
+        return valgrind.command(self.counted_by, self.dumps, postgres, forks=True)
+
+    def _wrap_postgres(self) -> None:
+        """For a counted cluster: a script that pg_ctl starts (`-p`) in place of postgres,
+        running it under callgrind, and the folder its backends dump into."""
+        if self.counted_by is None:
+            return
+        self.dumps.mkdir()
+        script = self.root / "postgres-counted"
+        script.write_text(f'#!/bin/sh\nexec {shlex.join(self.postgres_command())} "$@"\n')
+        script.chmod(0o755)
+        if self.user:
+            shutil.chown(self.dumps, self.user)
+
+    def _postgres_option(self) -> list[str]:
+        """pg_ctl's `-p` naming the counted postgres script, or nothing."""
+        return ["-p", str(self.root / "postgres-counted")] if self.counted_by else []
 
     def _launch(self) -> None:
         """Start a postmaster on the data dir, on a free port, and record it."""
@@ -216,6 +252,7 @@ class LocalCluster:
             str(self.root / "postgres.log"),
             "-o",
             options,
+            *self._postgres_option(),
             "-w",
             "-t",
             "60",
@@ -269,7 +306,7 @@ class LocalCluster:
             try:
                 self._pg(
                     "pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"),
-                    "-m", "immediate", "-w", "-t", "60", "restart",
+                    "-m", "immediate", *self._postgres_option(), "-w", "-t", "60", "restart",
                 )  # fmt: skip
                 break
             except BenchError:

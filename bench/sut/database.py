@@ -199,19 +199,25 @@ def _external(url: str) -> Iterator[Database]:
 
 @contextmanager
 def provision(
-    provider: Provider | None = None, cpus: Collection[int] | None = None, place: Place = HERE
+    provider: Provider | None = None,
+    cpus: Collection[int] | None = None,
+    place: Place = HERE,
+    counted_by: Path | None = None,
 ) -> Iterator[Database]:
-    """Yield a seeded database; local clusters (pinned to `cpus`, run in `place`) are removed
-    afterwards. An external server stays where it is (only loopback asks for it)."""
+    """Yield a seeded database; local clusters (pinned to `cpus`, run in `place`, under the
+    valgrind `counted_by` if given) are removed afterwards. An external server stays where it
+    is (only loopback asks for it) and cannot be counted."""
     provider = choose_provider(provider)
     if provider == "external" and place.netns is not None:
         raise BenchError("an external database cannot be moved into a network namespace")
+    if provider == "external" and counted_by is not None:
+        raise BenchError("an external database cannot be run under valgrind")
     if provider == "external":
         with _external(_external_url()) as db:
             yield seed(db)
         return
     bindir = embedded_bindir() if provider == "embedded" else system_bindir()
-    with LocalCluster(bindir, cpus, place) as cluster:
+    with LocalCluster(bindir, cpus, place, counted_by) as cluster:
         url = cluster.create_database(DB_NAME)
         pid, passfile = cluster.postmaster_pid, cluster.passfile
         db = Database(url, provider, "", bindir, pid, passfile, cluster=cluster, place=place)
