@@ -112,8 +112,8 @@ def _database_how(run: Run) -> list[str]:
         "may re-plan a prepared statement on every execution in one life and not in another "
         "([methodology](../../docs/methodology.md#the-databases-count)). With the database "
         "under valgrind its answers come later, which moves the servers' own counts (about "
-        "1% for fastapi-async) and widens their spread: compare such a run only with another "
-        "that counted its database."
+        "1% for fastapi-async): compare such a run only with another that counted its "
+        "database."
     ]
 
 
