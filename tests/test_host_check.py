@@ -14,6 +14,7 @@ from bench.errors import BenchError, UsageError
 from bench.model import store
 from bench.plan import profiles
 from bench.plan.matrix import MATRIX, Variant
+from bench.render import report
 from bench.run.runner import read_back
 from bench.sut.database import Database
 from bench.sut.variants import running, server_env
@@ -104,3 +105,19 @@ def test_without_the_check_a_foreign_host_is_answered_and_with_it_refused(
         named, _ = get(server.url, f"127.0.0.1:{server.port}")
         assert read_back(server, on).reported["host_check"] is True
     assert (refused, named) == (400, 200)
+
+
+def test_the_report_says_what_each_server_read_back() -> None:
+    """What ran: the host check each server's /health reported ("-": a server that said
+    nothing, as every one before the setting)."""
+    run = store.load(REPO / "tests" / "data" / "results-v2.json")
+    first, second = run.cells[:2]
+    assert first.server and second.server
+    first.server.reported = {**first.server.reported, "host_check": False}
+    rows = [ln for ln in report.render(run).splitlines() if ln.startswith("| ")]
+    header = next(ln for ln in rows if "DB connections (max)" in ln)
+    assert header.rstrip().endswith("| host check |")
+    ran = [ln for ln in rows if ln.startswith(f"| {first.variant} | {first.label} |")]
+    assert ran and ran[0].rstrip().endswith("| off |")
+    other = [ln for ln in rows if ln.startswith(f"| {second.variant} | {second.label} |")]
+    assert other and other[0].rstrip().endswith("| - |")
