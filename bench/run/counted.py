@@ -54,20 +54,20 @@ OHA_TIMEOUT_S = 600.0
 @dataclass(frozen=True)
 class Settings:
     """How a counted run counts: lives per variant (at least `lives`; more for a cheap
-    variant within `budget_s`, unless None) and requests per counted window."""
+    variant within `budget_s`, unless None), requests per counted window, and whether the
+    database is counted too."""
 
     lives: int = LIVES
     requests: int = REQUESTS
     warmup_requests: int = WARMUP_REQUESTS
     budget_s: float | None = LIFE_BUDGET_S
+    database: bool = False  # the database's backends counted too (`--count-database`)
 
     def lives_for(self, first_wall_s: float | None) -> int:
         """The lives of a variant whose first life took `first_wall_s`."""
         if self.budget_s is None or not first_wall_s:
             return self.lives
         return max(self.lives, min(MAX_LIVES, int(self.budget_s // first_wall_s)))
-
-    database: bool = False  # the database's backends counted too (`--count-database`)
 
 
 def params(of: Params) -> Params:
