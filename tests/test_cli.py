@@ -20,6 +20,7 @@ import pytest
 from conftest import interruptible, stop
 
 from bench import REPO
+from bench.model.results import SCHEMA_VERSION
 from bench.plan.matrix import MATRIX, Variant, load_variants
 from bench.sut.cluster import free_port
 
@@ -240,7 +241,7 @@ def test_report_of_a_missing_or_foreign_file_is_one_line(tmp_path: Path) -> None
     foreign = tmp_path / "results.json"
     foreign.write_text('{"schema_version": 99}')
     line = assert_one_line_usage_error(bench("report", str(tmp_path)))
-    assert "results schema 99, newer than this tool's 3" in line
+    assert f"results schema 99, newer than this tool's {SCHEMA_VERSION}" in line
     foreign.write_text('{"schema_version": 2, "run_id": "x"}')  # known version, invalid
     line = assert_one_line_usage_error(bench("report", str(tmp_path)))
     assert "does not match results schema 2" in line
