@@ -114,7 +114,8 @@ def served_by(
         "http": ",".join(parsers) or "unknown",
     }
     said |= {"driver": driver, "pool": pool}
-    said |= {"host_check": any(m.cls is TrustedHostMiddleware for m in app.user_middleware)}
+    middleware: list[object] = [m.cls for m in app.user_middleware]
+    said |= {"host_check": TrustedHostMiddleware in middleware}
     return said if overflow is None else said | {"overflow": overflow}
 
 
